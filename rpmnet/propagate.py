@@ -1,0 +1,250 @@
+"""Mask propagation (inference): the first frame's annotation, carried frame to frame by the flow.
+
+Algorithm (ASSUMPTIONS 1, 2, 6):
+  1. Frame 0's annotation (void 255 -> background) becomes a one-hot map: background + K objects,
+     K = its largest id, area-averaged to the H/4 grid of the flow.
+  2. Each next frame t is embedded ONCE; its features serve as the target now and as the
+     reference at t+1. Row 108 predicts the flow (target = frame t, reference = frame t-1) and
+     row 109 warps the carried map of t-1 with it.
+  3. For writing, the warped map is upsampled to full size (bilinear) and arg-maxed to ids.
+
+What is carried to the next step is a setting, `carry`:
+  "soft" (default): the warped soft map at H/4, with the probability mass that the warp lost
+     outside the image given to the background (content entering the frame is background).
+     It keeps sub-pixel evidence and never rounds a thin object away at H/4.
+  "hard": the written mask (full-size arg-max) shrunk back to H/4, i.e. the paper's "t-1
+     segmentation mask" (Table 1, IM2). It re-sharpens every step instead of blurring.
+`propagate_from="previous+first"` (ASSUMPTION 6's option) also warps frame 0's map with the
+flow from frame 0 to frame t and averages the two.
+
+Honest limits: a warp only moves what is there. An object that leaves the image (or is covered
+and loses its mass to its neighbours) cannot come back from t-1; "previous+first" can bring it
+back only near where it was in frame 0. Ids missing from frame 0 are never predicted.
+
+Baselines run the same loop: "zero-flow" is this exact path with the flow forced to zero (so it
+pays the same H/4 resampling as the model); "copy-first" writes frame 0's annotation unchanged.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import check_assumption, get_profile, resolve_device
+from .data import davis
+from .errors import InputError
+from .model.rpmnet import shrink
+from .ops import warp
+
+BASELINES = ("copy-first", "zero-flow")
+CARRIES = ("soft", "hard")
+
+
+class ZeroFlow(torch.nn.Module):
+    """The propagation path with row 108's flow forced to zero: embeds nothing, warps in place."""
+
+    def embed(self, frames):
+        h, w = frames.shape[-2:]
+        return frames.new_zeros(frames.shape[0], 0, math.ceil(h / 4), math.ceil(w / 4))
+
+    def match(self, target_feat, reference_feat, source_small):
+        return warp(source_small, source_small.new_zeros(source_small.shape[0], 2, *source_small.shape[-2:]))
+
+
+def first_labels(sequence) -> np.ndarray:
+    """Frame 0's annotation with void removed; it must hold at least one object."""
+    if not sequence.annotations:
+        raise InputError(f"sequence {sequence.name}: no first-frame annotation to propagate")
+    labels = sequence.label(0)
+    labels = np.where(labels == davis.VOID, 0, labels).astype(np.uint8)
+    if labels.max() == 0:
+        raise InputError(f"{sequence.annotations[0]}: the first-frame annotation has no object "
+                         f"(ids 1..255 other than void)")
+    return labels
+
+
+def one_hot(labels: np.ndarray, k: int, device) -> torch.Tensor:
+    """HxW ids -> (1, K+1, H, W) float one-hot."""
+    ids = torch.from_numpy(labels.astype(np.int64)).to(device)
+    return F.one_hot(ids, k + 1).permute(2, 0, 1)[None].float()
+
+
+def _frame(sequence, i: int, device) -> torch.Tensor:
+    return torch.from_numpy(np.array(sequence.frame(i))).to(device).permute(2, 0, 1)[None].float() / 255
+
+
+def _labels(soft, full) -> np.ndarray:
+    """A soft map at H/4 -> full-size ids: bilinear upsampling, then arg-max."""
+    up = F.interpolate(soft, size=tuple(full), mode="bilinear", align_corners=False)
+    return up.argmax(1)[0].to(torch.uint8).cpu().numpy()
+
+
+def _renormalise(warped):
+    """Mass that came from outside the reference image goes to the background."""
+    lost = (1 - warped.sum(1, keepdim=True)).clamp_min(0)
+    return torch.cat([warped[:, :1] + lost, warped[:, 1:]], 1)
+
+
+def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "previous",
+                       carry: str = "soft", max_frames: int | None = None):
+    """Yield one HxW uint8 id map per frame (frame 0: its annotation, void removed).
+
+    method: an RPMNet (put in eval mode), or a baseline name ("copy-first", "zero-flow").
+    """
+    check_assumption("propagate_from", propagate_from)
+    if carry not in CARRIES:
+        raise InputError(f"carry={carry!r} is not allowed; choices: {', '.join(CARRIES)}")
+    first = first_labels(sequence)
+    n = len(sequence) if max_frames is None else min(max_frames, len(sequence))
+    if first.shape != sequence.frame(0).shape[:2]:
+        raise InputError(f"{sequence.annotations[0]}: annotation is {first.shape}, "
+                         f"frame is {sequence.frame(0).shape[:2]}")
+    if method == "copy-first":
+        return (first for _ in range(n))
+    if isinstance(method, str):
+        if method not in BASELINES:
+            raise InputError(f"unknown baseline {method!r}; allowed: {', '.join(BASELINES)}")
+        method = ZeroFlow()
+    return _warp_path(method.eval(), sequence, first, torch.device(device), n, propagate_from, carry)
+
+
+@torch.inference_mode()
+def _warp_path(model, sequence, first, device, n, propagate_from, carry):
+    yield first
+    k = int(first.max())
+    feat0 = reference_feat = model.embed(_frame(sequence, 0, device))
+    small, full = feat0.shape[-2:], first.shape
+    map0 = carried = shrink(one_hot(first, k, device), full, small)
+    for t in range(1, n):
+        target_feat = model.embed(_frame(sequence, t, device))
+        warped = model.match(target_feat, reference_feat, carried)
+        if propagate_from == "previous+first":
+            warped = (warped + model.match(target_feat, feat0, map0)) / 2
+        soft = _renormalise(warped)
+        labels = _labels(soft, full)
+        yield labels
+        carried = soft if carry == "soft" else shrink(one_hot(labels, k, device), full, small)
+        reference_feat = target_feat  # the next step's reference: never embedded twice
+
+
+def _select(names: list, sequences, where) -> list:
+    if sequences is None:
+        return names
+    if isinstance(sequences, int):
+        return names[:sequences]
+    unknown = [s for s in sequences if s not in names]
+    if unknown:
+        raise InputError(f"{where}: no sequence(s) {', '.join(unknown)} in the split")
+    return list(sequences)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Move a complete sequence folder into place, replacing an older one."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate", device="auto",
+                    max_frames: int | None = None, sequences=None, propagate_from: str = "previous",
+                    carry: str = "soft") -> Path:
+    """Propagate every sequence of a DAVIS-layout split; write out/<seq>/<frame_id>.png.
+
+    method: a checkpoint path, an RPMNet, or a baseline name ("copy-first", "zero-flow").
+    sequences: None (all), N (the first N of the split) or a list of names. Each sequence is
+    written into a temporary folder and renamed into place once complete.
+    """
+    from tqdm import tqdm
+
+    from .checkpoint import load_model
+
+    device = resolve_device(device)
+    split_file = davis.split_file(davis_root, split)
+    names = _select(davis.sequence_names(davis_root, split), sequences, split_file)
+    seqs = [davis.open_sequence(davis_root, name) for name in names]
+    if isinstance(method, (str, Path)) and str(method) not in BASELINES:
+        method = load_model(method, device)
+    elif isinstance(method, torch.nn.Module):
+        method = method.to(device)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    total = sum(len(s) if max_frames is None else min(max_frames, len(s)) for s in seqs)
+    with tqdm(total=total, desc="propagate", unit="frame", disable=None) as bar:
+        for seq in seqs:
+            bar.set_postfix(sequence=seq.name)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{seq.name}.", suffix=".tmp", dir=out))
+            tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the results from others
+            try:
+                for frame_id, labels in zip(seq.frame_ids, propagate_sequence(
+                        method, seq, device, propagate_from, carry, max_frames)):
+                    davis.write_label(tmp / f"{frame_id}.png", labels)
+                    bar.update()
+                _publish(tmp, out / seq.name)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+    return out
+
+
+# ------------------------------------------------------------------------------ command line
+def add_cli(parser):
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", help="a checkpoint written by rpmnet train")
+    which.add_argument("--baseline", choices=BASELINES, help="propagate without a model")
+    parser.add_argument("--davis-root", help="DAVIS-2017 layout root (default: the built-in "
+                                             "benchmark of --profile)")
+    parser.add_argument("--profile", default="quick", help="profile of the built-in benchmark "
+                                                            "(and its frame/sequence limits)")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--out", help="results folder (default: runs/propagate/<method>)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--max-frames", type=int, help="propagate only the first N frames")
+    parser.add_argument("--sequences", nargs="+", help="sequence names, or N for the first N")
+    parser.add_argument("--propagate-from", default="previous", help="previous or previous+first")
+    parser.add_argument("--carry", default="soft", choices=CARRIES,
+                        help="what goes to the next step: the soft map or the hard mask")
+    parser.add_argument("--evaluate", action="store_true", help="also score with rpmnet evaluate")
+
+
+def cli(args) -> int:
+    max_frames, sequences = args.max_frames, args.sequences
+    if sequences and len(sequences) == 1 and sequences[0].isdigit():
+        sequences = int(sequences[0])
+    davis_root = args.davis_root
+    if davis_root is None:  # the built-in benchmark, at the profile's scale
+        from .data.synthetic import ensure_benchmark
+
+        profile = get_profile(args.profile)
+        davis_root = ensure_benchmark(profile.name)
+        max_frames = profile.max_frames if max_frames is None else max_frames
+        sequences = profile.val_sequences if sequences is None else sequences
+    method = args.baseline or args.checkpoint
+    name = args.baseline or Path(args.checkpoint).resolve().parent.name
+    out = propagate_davis(method, davis_root, args.split, args.out or Path("runs/propagate") / name,
+                          args.device, max_frames, sequences, args.propagate_from, args.carry)
+    print(out)
+    if args.evaluate:
+        from .evaluate import evaluate_davis
+
+        global_df, per_object = evaluate_davis(davis_root, out, split=args.split)
+        print(global_df.to_string(index=False))
+        print(per_object.to_string(index=False))
+    sys.stdout.flush()
+    return 0
