@@ -35,7 +35,7 @@ def test_table1_shapes_at_256(backbone):
     assert shapes["102"] == ("(1024, 8, 8)" if wide else "(256, 8, 8)")
     assert shapes["105"] == "(32, 64, 64)" and shapes["IM1"] == "(64, 64, 64)"
     assert shapes["108"] == "(2, 64, 64)" and shapes["109"] == "(3, 64, 64)"
-    assert table.params.sum() == RPMNet(backbone).parameter_counts()["total"]
+    assert table.params.sum() == parameter_table([backbone]).total[0]
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)

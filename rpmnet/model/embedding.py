@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from ..config import ModelConfig
 from ..errors import InputError
 
 STEM_WIDTH = 32          # rows 1, 2 and 105
@@ -37,7 +38,7 @@ class Backbone:
         return tuple(p * self.block.expansion for p in STAGE_PLANES)
 
 
-BACKBONES = {
+SPECS = {   # the builder table per depth
     "resnet18": Backbone(BasicBlock, (2, 2, 2, 2)),
     "resnet34": Backbone(BasicBlock, (3, 4, 6, 3)),
     "resnet50": Backbone(Bottleneck, (3, 4, 6, 3)),
@@ -84,9 +85,7 @@ def check_frames(frames) -> None:
 class Embedding(nn.Module):
     def __init__(self, backbone: str = "resnet101"):
         super().__init__()
-        if backbone not in BACKBONES:
-            raise InputError(f"unknown backbone {backbone!r}; allowed: {', '.join(BACKBONES)}")
-        spec = BACKBONES[backbone]
+        spec = SPECS[ModelConfig(backbone=backbone).backbone]  # ModelConfig checks the name
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(RGB_STD).view(1, 3, 1, 1), persistent=False)
         self.stem = nn.Sequential(  # row 1
@@ -108,7 +107,7 @@ class Embedding(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        # Each residual block starts as the identity (Goyal et al. 2017): steadier from scratch.
+        # Each residual branch starts at zero (Goyal et al. 2017): steadier from scratch.
         for m in self.modules():
             if isinstance(m, (BasicBlock, Bottleneck)):
                 nn.init.zeros_((m.bn3 if isinstance(m, Bottleneck) else m.bn2).weight)

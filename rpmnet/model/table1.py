@@ -16,7 +16,7 @@ from torchvision.models.resnet import Bottleneck
 
 from ..config import BACKBONES
 from ..errors import InputError
-from .embedding import BACKBONES as SPECS, STAGE_PLANES, STEM_WIDTH, STRIDE
+from .embedding import SPECS, STAGE_PLANES, STEM_WIDTH, STRIDE
 from .rpmnet import RPMNet
 
 PAPER_TOTAL = {"resnet101": 43e6}   # a later paper's comparison table lists RPM-Net at 43M
