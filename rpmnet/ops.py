@@ -29,8 +29,9 @@ def deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilatio
     """
     if backend not in BACKENDS:
         raise InputError(f"deform_conv2d: backend {backend!r} unknown; use one of {BACKENDS}")
-    stride, padding, dilation = _pair(stride, "stride", 1), _pair(padding, "padding", 0), \
-        _pair(dilation, "dilation", 1)
+    stride = _pair(stride, "stride", 1)
+    padding = _pair(padding, "padding", 0)
+    dilation = _pair(dilation, "dilation", 1)
     groups, offset_groups = _check(input, offset, weight, bias, mask, stride, padding, dilation)
     if backend == "torchvision" or (backend == "auto" and input.device.type == "cuda"):
         import torchvision.ops
@@ -38,12 +39,8 @@ def deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilatio
         return torchvision.ops.deform_conv2d(input, offset, weight, bias, stride, padding,
                                              dilation, mask)
     grid = _sampling_grid(offset, input.shape[-2:], weight.shape[-2:], stride, padding, dilation)
-    (cin, h, w), (cout, ho, wo) = input.shape[1:], (weight.shape[0], *offset.shape[-2:])
-    # Sampling first reads Cin channels per tap, mixing first reads G*Cout (but mixes at input
-    # resolution, and only without weight groups): take the cheaper.
-    mix_first = groups == 1 and (SAMPLE_COST * offset_groups * cout * ho * wo + cout * cin * h * w
-                                 < SAMPLE_COST * cin * ho * wo + cout * cin * ho * wo)
-    out = (_mix_then_sample(input, grid, weight, mask) if mix_first
+    out = (_mix_then_sample(input, grid, weight, mask)
+           if _mix_first(input.shape, weight.shape, offset.shape, groups, offset_groups)
            else _sample_then_mix(input, grid, weight, mask, groups))
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
@@ -61,6 +58,14 @@ def warp(source, flow):
     b, _, h, w = flow.shape
     grid = _sampling_grid(flow, (h, w), (1, 1), (1, 1), (0, 0), (1, 1))
     return F.grid_sample(source, grid.view(b, h, w, 2), align_corners=False)
+
+
+def _mix_first(input_shape, weight_shape, offset_shape, groups, offset_groups):
+    """Sampling first reads Cin channels per tap; mixing first reads G*Cout, but mixes at the
+    input's resolution and only without weight groups. Per tap, which costs less?"""
+    (cin, h, w), cout, (ho, wo) = input_shape[1:], weight_shape[0], offset_shape[-2:]
+    return groups == 1 and (SAMPLE_COST * offset_groups * cout * ho * wo + cout * cin * h * w
+                            < SAMPLE_COST * cin * ho * wo + cout * cin * ho * wo)
 
 
 def _sampling_grid(offset, size, kernel, stride, padding, dilation):
