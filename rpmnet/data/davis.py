@@ -142,6 +142,15 @@ def open_sequence(root, name: str, resolution: str = "480p", annotations: bool =
     return Sequence(name, frames, labels)
 
 
+def check_annotated(seq: Sequence) -> Sequence:
+    """The sequence itself if it has an annotation PNG for every frame, else InputError."""
+    if len(seq.annotations) < len(seq.frames):
+        where = seq.annotations[0].parent if seq.annotations else seq.name
+        raise InputError(f"{where}: {len(seq.annotations)} annotation PNGs for {len(seq.frames)} .jpg "
+                         "frames; every frame must be annotated")
+    return seq
+
+
 def open_split(root, split: str = "val", resolution: str = "480p", annotations: bool = True):
     """All sequences of a split, in the split file's order."""
     return [open_sequence(root, n, resolution, annotations) for n in sequence_names(root, split)]
