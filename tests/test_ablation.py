@@ -1,0 +1,153 @@
+"""The Table 2 grid: resumable and idempotent runs, the merged CSV, and the analyses."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rpmnet import ablation
+from rpmnet.cli import main
+from rpmnet.config import table2
+from rpmnet.data.synthetic import ensure_benchmark
+from rpmnet.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+CELLS = ["resnet18-deformable-l3-d1", "resnet18-standard-l1-d1"]
+
+
+def _ablate(tmp_path, *args):
+    roots = ["--results-root", str(tmp_path / "results"), "--checkpoints-root",
+             str(tmp_path / "checkpoints"), "--data-root", str(tmp_path / "data")]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-m", "rpmnet", "ablate", "--profile", "smoke",
+                             "--device", "cpu", *roots, *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_grid_resumes_only_the_missing_cells_and_merges(tmp_path):
+    ensure_benchmark("smoke", root=tmp_path / "data")  # the tiny built-in benchmark
+    first, second = (ablation.result_path("smoke", c, tmp_path / "results") for c in CELLS)
+
+    run = _ablate(tmp_path, "--cells", ",".join(CELLS))
+    deadline = time.monotonic() + 240
+    while not first.is_file() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    run.communicate()
+    assert first.is_file(), "the first cell never finished"
+    assert not second.is_file(), "the run finished before it could be killed"
+    kept = (first.read_bytes(), first.stat().st_mtime_ns)
+
+    rerun = _ablate(tmp_path, "--cells", ",".join(CELLS))
+    out, err = rerun.communicate(timeout=240)
+    assert rerun.returncode == 0, err
+    assert f"{CELLS[0]}: skipped" in err and f"{CELLS[1]}: J&F" in err
+    assert (first.read_bytes(), first.stat().st_mtime_ns) == kept
+    row = json.loads(second.read_text())
+    assert row["cell"] == CELLS[1] and row["train_steps"] == 3 and 0 <= row["J&F-Mean"] <= 100
+    for kind in ("objects", "frames"):
+        assert ablation.result_path("smoke", CELLS[1], tmp_path / "results", kind).is_file()
+
+    table = pd.read_csv(tmp_path / "results" / "table2_smoke.csv")
+    assert list(table.columns) == list(ablation.COLUMNS)
+    assert list(table.cell) == CELLS
+    assert {"J-Mean", "F-Mean", "J&F-Mean", "paper_J", "paper_F", "train_seconds", "parameters",
+            "git_commit", "rpmnet_version", "data", "device"} <= set(table.columns)
+    assert table.parameters.gt(1e6).all() and table.data.eq("synthetic-smoke").all()
+    assert table.paper_J.tolist() == [32.9, 27.1]
+    assert np.allclose(table["J&F-Mean"], (table["J-Mean"] + table["F-Mean"]) / 2, atol=0.01)
+
+
+def test_baseline_cell_is_written_once_and_reused(tmp_path, capsys):
+    roots = dict(results_root=tmp_path / "r", checkpoints_root=tmp_path / "c", data_root=tmp_path / "d")
+    rows = ablation.run_ablation("smoke", cells=["copy-first"], device="cpu", **roots)
+    path = ablation.result_path("smoke", "copy-first", tmp_path / "r")
+    stamp = path.stat().st_mtime_ns
+    again = ablation.run_ablation("smoke", cells=["copy-first"], device="cpu", **roots)
+    assert path.stat().st_mtime_ns == stamp and "copy-first: skipped" in capsys.readouterr().err
+    assert again.equals(rows) and rows["train_steps"].tolist() == [0]
+    # A different seed is a different experiment: the stored row does not count as finished.
+    assert ablation.finished("smoke", "copy-first", seed=1, results_root=tmp_path / "r") is None
+    frames = ablation.per_frame("smoke", "copy-first", tmp_path / "r")
+    assert frames.frame.str.len().eq(5).all() and frames.J.between(0, 100).all()
+    attributes, source = ablation.attribute_scores("smoke", ["copy-first"],
+                                                   tmp_path / "d" / "synthetic-smoke", tmp_path / "r")
+    assert "attributes.csv" in source and "all" in attributes.index
+    assert attributes.loc["all", "copy-first"] == pytest.approx(rows["J&F-Mean"][0], abs=0.01)
+
+
+def test_unknown_cell_or_backbone_exits_2(tmp_path, capsys):
+    assert main(["ablate", "--profile", "smoke", "--cells", "resnet18-deformable-l4-d1",
+                 "--results-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "resnet18-deformable-l4-d1" in err and len(err.strip().splitlines()) == 1
+    assert main(["ablate", "--profile", "smoke", "--backbones", "vgg16", "--list"]) == 2
+    assert main(["ablate", "--profile", "smoke", "--merge", "--results-root", str(tmp_path)]) == 2
+
+
+def test_grid_follows_the_profile():
+    assert ablation.grid("smoke") == ["copy-first", "zero-flow", *table2().cell[table2().backbone == "resnet18"]]
+    assert len(ablation.grid("cpu")) == 2 + 28
+    with pytest.raises(InputError, match="unknown cell 'nope'"):
+        ablation.grid("smoke", cells=["nope"])
+
+
+def _hand_made(ours: dict):
+    """A merged table whose J and F are given per cell (J&F their mean), plus a baseline."""
+    paper = table2().set_index("cell")
+    rows = [dict(cell="copy-first", **{"J-Mean": 10.0, "F-Mean": 20.0, "J&F-Mean": 15.0})]
+    for cell, (j, f) in ours.items():
+        rows.append(dict(cell=cell, **paper.loc[cell, ["backbone", "matching"]].to_dict(),
+                         **{"J-Mean": j, "F-Mean": f, "J&F-Mean": (j + f) / 2}))
+    return pd.DataFrame(rows).reindex(columns=ablation.COLUMNS)
+
+
+def test_side_by_side_in_the_papers_layout():
+    table = _hand_made({"resnet18-deformable-l3-d1": (40.0, 45.5), "resnet50-dilated-l3-d9": (20.0, 21.0)})
+    both = ablation.side_by_side(table)
+    assert both.shape == (7, 12)
+    deformable, dilated9 = both.index[0], both.index[6]
+    assert both.loc[deformable, ("FCN-ResNet18", "paper")] == "32.9 / 36.2"
+    assert both.loc[deformable, ("FCN-ResNet18", "ours")] == "40.0 / 45.5"
+    assert both.loc[deformable, ("FCN-ResNet18", "difference")] == "+7.1 / +9.3"
+    assert both.loc[dilated9, ("FCN-ResNet50", "difference")] == "-9.5 / -10.5"
+    assert both.loc[deformable, ("FCN-ResNet101", "ours")] == "–"
+    assert dilated9 == ("Dilated", "3 / 9", 3)
+    values = ablation.grid_values(table, "ours", "J")
+    assert values.iloc[0, 0] == 40.0 and values.isna().sum().sum() == 26
+
+
+def test_rank_agreement_and_deformable_wins():
+    paper = table2().set_index("cell")
+    r18 = paper[paper.backbone == "resnet18"]
+    same = _hand_made({c: (j + 5, f + 5) for c, j, f in zip(r18.index, r18.paper_J, r18.paper_F)})
+    agreement = ablation.rank_agreement(same)
+    assert agreement["n"] == 7 and agreement["rho"] == pytest.approx(1.0)
+    reverse = _hand_made({c: (100 - j, 100 - f) for c, j, f in zip(r18.index, r18.paper_J, r18.paper_F)})
+    assert ablation.rank_agreement(reverse)["rho"] == pytest.approx(-1.0)
+    assert np.isnan(ablation.rank_agreement(_hand_made({r18.index[0]: (1.0, 2.0)}))["rho"])
+
+    wins = ablation.deformable_wins(reverse).iloc[0]
+    assert wins.paper_deformable_wins and not wins.ours_deformable_wins
+    assert wins.paper_margin == pytest.approx(34.55 - 32.95)
+    assert wins.ours_best == "resnet18-standard-l1-d1"
+    assert ablation.best_cell(reverse) == "resnet18-standard-l1-d1"
+    assert ablation.representatives(same) == {
+        "deformable": "resnet18-deformable-l3-d1", "best standard": "resnet18-standard-l3-d1",
+        "best dilated": "resnet18-dilated-l3-d3", "copy-first": "copy-first"}
+
+
+def test_davis_attributes_from_db_info(tmp_path):
+    (tmp_path / "db_info.yaml").write_text(
+        "sequences:\n- {name: bmx-trees, attributes: [CS, FM, OCC, LR]}\n- {name: dog, attributes: [DEF]}\n")
+    attributes, source = ablation.sequence_attributes(tmp_path)
+    assert "db_info.yaml" in source
+    assert attributes.loc["bmx-trees"].tolist() == [True, True, False, True]
+    assert attributes.loc["dog"].tolist() == [False, False, True, False]
+    assert ablation.sequence_attributes(tmp_path / "nothing")[0] is None
