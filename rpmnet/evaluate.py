@@ -2,11 +2,12 @@
 
     rpmnet evaluate --davis-root DAVIS --results RESULTS [--split val]
 
-Protocol (davis2017-evaluation, /work/shared/davis/EVALUATION.md): object k = (label == k) for
-k = 1..N, N = the largest id of the first annotation frame; void (255) is plain background; the
-first and the last frame are not scored; J, F per frame -> Mean/Recall/Decay per object; the
-global numbers are means over ALL objects (not over sequences). The official tool's two CSVs are
-written into the results folder, always recomputed.
+Protocol (github.com/davisvideochallenge/davis2017-evaluation @ ac7c43f, the code behind the
+DAVIS-2017 servers): object k = (label == k) for k = 1..N, N = the largest id of the first
+annotation frame; void (255) is plain background; the first and the last frame are not scored;
+J, F per frame -> Mean/Recall/Decay per object; the global numbers are means over ALL objects
+(not over sequences). The official tool's two CSVs are written into the results folder, always
+recomputed.
 
 Stricter than the official tool (which prints and exits with status 0, or crashes): a result id
 above N, a missing or wrongly sized result frame, an RGB PNG, a sequence of fewer than 3 frames

@@ -1,12 +1,13 @@
 """DAVIS region similarity J, contour accuracy F and their Mean/Recall/Decay statistics.
 
-Exactly the definitions of the official DAVIS-2017 evaluation (davis2017-evaluation, see
-/work/shared/davis/EVALUATION.md), made fast: every function takes one HxW mask or a (T,H,W)
-stack and then returns one value per frame.
+Exactly the definitions of the official DAVIS-2017 evaluation (github.com/davisvideochallenge/
+davis2017-evaluation @ ac7c43f: db_eval_iou, f_measure, _seg2bmap, db_statistics), made fast.
+Every function takes one HxW mask or a (T,H,W) stack and then returns one value per frame.
 
 F matches boundaries without dilating images: a boundary pixel is matched iff a boundary pixel of
 the other mask lies in the disk {dy^2 + dx^2 <= r^2}, which is what dilating with that disk
-decides. The disk is taken row by row with integer half-widths, so the result is exact.
+decides. The disk is looked up row by row with integer half-widths, so the result is exact.
+The one deviation: Decay bin edges are plain ints, where the official uint8 ones wrap at 256 frames.
 """
 from __future__ import annotations
 

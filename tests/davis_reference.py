@@ -1,5 +1,6 @@
 """The test oracle: a literal, slow re-implementation of the official DAVIS-2017 semi-supervised
-evaluation, written from /work/shared/davis/EVALUATION.md (sections 2-7) with plain loops.
+evaluation (davisvideochallenge/davis2017-evaluation @ ac7c43f), written from a written
+specification of that code (the project's EVALUATION.md, sections 2-7) with plain loops.
 
 It follows the official code's structure as that document describes it (boundary by neighbour
 arrays then row/column overrides, dilation with the disk kernel, if-chains for the empty cases,
