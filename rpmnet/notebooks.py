@@ -10,6 +10,7 @@ cell succeeded, so a failure never leaves a half-executed notebook behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -45,14 +46,11 @@ def notebook_paths(names=None, folder=None) -> list[Path]:
     return sorted(chosen)
 
 
-def _as_parameter(path: Path) -> str:
-    """Paths inside the repository are passed relative to notebooks/ so committed outputs
-    show "../results", not this machine's absolute path."""
+def _as_parameter(path, cwd: Path) -> str:
+    """Paths inside the repository are passed relative to the kernel's folder, so committed
+    outputs show "../results", not this machine's absolute path."""
     path = Path(path).resolve()
-    try:
-        return os.path.relpath(path, NOTEBOOKS) if path.is_relative_to(REPO) else str(path)
-    except ValueError:
-        return str(path)
+    return os.path.relpath(path, cwd) if path.is_relative_to(REPO) else str(path)
 
 
 def _failure(name: str, err) -> Exception:
@@ -62,14 +60,29 @@ def _failure(name: str, err) -> Exception:
     return InputError(message) if err.ename == "InputError" else NotebookError(message)
 
 
+@contextlib.contextmanager
+def _this_checkout_first():
+    """Kernels import rpmnet from this checkout, never from an older install elsewhere."""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), before]))
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
 def run_notebooks(profile: str = "quick", davis_root=None, device: str = "auto", seed: int = 0,
                   names=None, output_dir=None, results_dir=None, data_dir=None,
-                  checkpoints_dir=None, kernel_name: str = "python3",
-                  progress: bool = True) -> list[Path]:
+                  checkpoints_dir=None, kernel_name: str = "python3", progress: bool = True,
+                  notebooks_dir=None) -> list[Path]:
     """Execute the notebooks in order; returns the executed notebooks' paths.
 
-    output_dir=None overwrites notebooks/ in place. Directories default to <repo>/results,
-    <repo>/data and <repo>/checkpoints. Writes <results_dir>/reproduce_<profile>_timings.csv.
+    output_dir=None overwrites the notebooks in place. Directories default to <repo>/results,
+    <repo>/data and <repo>/checkpoints; notebooks_dir to <repo>/notebooks (also the kernels'
+    working directory). Writes <results_dir>/reproduce_<profile>_timings.csv.
     """
     import pandas as pd
     import papermill
@@ -79,26 +92,27 @@ def run_notebooks(profile: str = "quick", davis_root=None, device: str = "auto",
     resolve_device(device)
     if davis_root is not None and not Path(davis_root).is_dir():
         raise InputError(f"--davis-root {davis_root} is not a folder")
-    paths = notebook_paths(names)
+    folder = Path(notebooks_dir or NOTEBOOKS).resolve()
+    paths = notebook_paths(names, folder)
     results_dir = Path(results_dir or REPO / "results")
     parameters = dict(
         profile=profile, device=device, seed=int(seed), interactive=False,
         davis_root=str(Path(davis_root).resolve()) if davis_root is not None else None,
-        results_dir=_as_parameter(results_dir),
-        data_dir=_as_parameter(data_dir or REPO / "data"),
-        checkpoints_dir=_as_parameter(checkpoints_dir or REPO / "checkpoints"))
-    out_folder = Path(output_dir) if output_dir is not None else NOTEBOOKS
+        results_dir=_as_parameter(results_dir, folder),
+        data_dir=_as_parameter(data_dir or REPO / "data", folder),
+        checkpoints_dir=_as_parameter(checkpoints_dir or REPO / "checkpoints", folder))
+    out_folder = Path(output_dir) if output_dir is not None else folder
     executed, timings = [], []
     for path in paths:
         target = out_folder / path.name
         print(f"[{path.stem}] running with profile={profile} ...", flush=True)
         start = time.perf_counter()
         try:
-            with atomic_path(target) as tmp:
+            with _this_checkout_first(), atomic_path(target) as tmp:
                 papermill.execute_notebook(str(path), str(tmp), parameters=parameters,
                                            kernel_name=kernel_name, language="python",
                                            progress_bar=progress,
-                                           cwd=str(NOTEBOOKS))
+                                           cwd=str(folder))
         except PapermillExecutionError as err:
             raise _failure(path.stem, err) from None
         minutes = (time.perf_counter() - start) / 60

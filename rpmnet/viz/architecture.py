@@ -79,31 +79,34 @@ def parameter_counts(tables: dict):
         counts[backbone] = {name: sum(params[n] for n in rows) for name, rows in MODULES.items()}
     out = pd.DataFrame(counts)
     out.loc["total"] = out.sum()
+    out.loc["rows 1-101 (ResNet trunk)"] = out.iloc[:5].sum()
     return out
 
 
 def plot_parameter_counts(counts, paper_total: float | None = 43e6):
-    """Grouped horizontal bars on a log axis: modules differ by four orders of magnitude."""
-    modules = [m for m in counts.index if m != "total"]
+    """Grouped horizontal bars on a log axis (modules differ by four orders of magnitude), the
+    trunk and the total below them, next to the 43M a later paper lists for RPM-Net."""
+    groups = list(MODULES) + ["rows 1-101 (ResNet trunk)", "total"]
     backbones = list(counts.columns)
-    fig = figure(8.5, 4.6)
+    fig = figure(9, 4.8)
     ax = fig.add_subplot()
     height = 0.8 / len(backbones)
     colours = ["#9ecae1", "#4292c6", "#2171b5", "#08306b"]
+    ys = np.arange(len(groups)) + np.where(np.arange(len(groups)) >= len(MODULES), 0.5, 0)
     for k, backbone in enumerate(backbones):
-        y = np.arange(len(modules)) + (k - (len(backbones) - 1) / 2) * height
-        ax.barh(y, counts.loc[modules, backbone], height=height, color=colours[k % 4],
-                label=f"{backbone}: {counts.loc['total', backbone] / 1e6:.1f}M total")
-    ax.set_yticks(range(len(modules)), modules)
+        y = ys + (k - (len(backbones) - 1) / 2) * height
+        ax.barh(y, counts.loc[groups, backbone], height=height, color=colours[k % 4],
+                label=f"{backbone}: {counts.loc['total', backbone] / 1e6:.1f}M")
+    ax.set_yticks(ys, groups)
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("parameters")
     ax.grid(axis="x", which="major", alpha=0.3)
+    ax.axhline(len(MODULES) - 0.25, color="0.6", lw=0.8)
     if paper_total:
-        ax.axvline(paper_total, color="crimson", ls="--", lw=1)
-        ax.text(paper_total, len(modules) - 0.45, f" {paper_total / 1e6:.0f}M: RPM-Net\n "
-                "(ResNet-101) in a\n later paper's table", color="crimson", fontsize=7, va="bottom")
-    ax.legend(fontsize=7, loc="lower right")
+        ax.axvline(paper_total, color="crimson", ls="--", lw=1,
+                   label=f"{paper_total / 1e6:.0f}M: RPM-Net (ResNet-101)\nin a later paper's table")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), title="total", title_fontsize=8)
     ax.set_title("Parameters per module (the matching module is tiny next to the embedding)",
                  fontsize=9)
     return fig
@@ -219,4 +222,54 @@ def plot_zero_offsets(conv, deform: dict, diffs: dict):
                       + ", ".join(f"{b} {d:.1e}" for b, d in diffs.items()) + ")", fontsize=8)
     axes[2].axis("off")
     fig.colorbar(im, ax=axes[2], shrink=0.8, format="%.1e")
+    return fig
+
+
+# ------------------------------------------------------------ speed
+def ops_speed(run):
+    """(table, where it comes from): results_dir/bench_ops.csv when `rpmnet bench ops` wrote one;
+    else measured now: the full benchmark, or in the smoke profile only row 106 at 32x32."""
+    import pandas as pd
+
+    from ..bench import ops as bench
+
+    path = run.results_dir / "bench_ops.csv"
+    if path.is_file():
+        table = pd.read_csv(path)
+        return table, (f"read from {path.parent.name}/{path.name} (written by `rpmnet bench ops` "
+                       f"on {table.device[0]}, {table.threads[0]} threads, load average "
+                       f"{table.load_average[0]})")
+    if run.profile.name != "smoke":
+        return bench.run(device=str(run.device)), "measured in this notebook by rpmnet.bench.ops.run"
+    cin, cout, size = bench.CHANNELS[0] + (32,)
+    inputs = bench.layer_inputs(cin, cout, size, run.device)
+    row = dict(shape=f"{bench.BATCH}x{cin}x{size}x{size}->{cout}")
+    for name, fn in bench.IMPLEMENTATIONS.items():
+        row[f"{name}_s"] = bench.median_seconds(bench.forward_backward(fn, inputs), 1, 1, run.device)
+    table = pd.DataFrame([row])
+    table["speedup_vs_torchvision"] = table.torchvision_s / table.ours_s
+    return table, ("measured in this notebook (smoke profile: row 106 at 32x32 only, one timed "
+                   "call after one warm-up, with rpmnet.bench.ops's inputs and timing)")
+
+
+def plot_ops_speed(table):
+    """Forward+backward seconds per layer shape: ours, torchvision's, and a plain conv."""
+    names = {"ours_s": "rpmnet.ops.deform_conv2d", "torchvision_s": "torchvision deform_conv2d",
+             "conv_s": "plain F.conv2d (same shape)"}
+    colours = {"ours_s": "tab:blue", "torchvision_s": "tab:orange", "conv_s": "0.6"}
+    fig = figure(1.6 + 1.5 * len(table), 3.8)
+    ax = fig.add_subplot()
+    x = np.arange(len(table))
+    for k, (column, label) in enumerate(names.items()):
+        ax.bar(x + (k - 1) * 0.27, table[column], width=0.27, color=colours[column], label=label)
+    for i, row in table.iterrows():
+        ax.text(i - 0.27, row.ours_s, f"{row.speedup_vs_torchvision:.1f}x", ha="center",
+                va="bottom", fontsize=7, color="tab:blue")
+    ax.set_yscale("log")
+    ax.set_xticks(x, table["shape"], fontsize=7, rotation=20)
+    ax.set_ylabel("seconds, forward + backward")
+    ax.set_title("Deformable convolution at the matching module's shapes "
+                 "(labels: speed-up over torchvision)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3, which="both")
     return fig

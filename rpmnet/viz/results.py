@@ -110,35 +110,41 @@ def _contour(ax, mask, colour):
         ax.contour(mask.astype(float), levels=[0.5], colors=[colour], linewidths=1.0)
 
 
-def mask_overlays(root, masks_dir, sequences, frames: int = 6, frame_scores=None):
-    """Rows: val sequences; columns: evenly spaced frames. Tint and outline: the propagated
-    mask (DAVIS colours); white line: the ground truth. With `frame_scores` (ablation.per_frame), each
-    scored frame shows its J (mean over objects)."""
+def _overlay(ax, seq, masks_dir, frame_id: str):
+    """One frame: the propagated mask tinted and outlined, the ground truth as white lines."""
     from ..data.synthetic import overlay
 
-    sequences = list(sequences)
+    t = seq.frame_ids.index(frame_id)
+    ax.imshow(overlay(seq.frame(t), davis.read_label(masks_dir / seq.name / f"{frame_id}.png"),
+                      alpha=0.45))
+    gt = seq.label(t)
+    for k in np.unique(gt[(gt > 0) & (gt != davis.VOID)]):
+        _contour(ax, gt == k, "white")
+    ax.set_axis_off()
+
+
+def _propagated(masks_dir, seq) -> list[str]:
+    return sorted(p.stem for p in (masks_dir / seq.name).glob("*.png"))
+
+
+def mask_overlays(root, masks_dir, sequences, frames: int = 6, frame_scores=None):
+    """Rows: val sequences; columns: evenly spaced frames. Tint and outline: the propagated
+    mask (DAVIS colours); white line: the ground truth. With `frame_scores` (ablation.per_frame),
+    each scored frame shows its J (mean over objects)."""
     opened = [davis.open_sequence(root, name) for name in sequences]
-    shown = [sorted(p.stem for p in (masks_dir / s.name).glob("*.png")) for s in opened]
     H, W = opened[0].frame(0).shape[:2]
-    fig = figure(1.9 * frames, 0.35 + 1.9 * frames * H / W * len(opened) / frames)
-    axes = np.atleast_2d(fig.subplots(len(opened), frames, squeeze=False))
-    for r, (seq, ids) in enumerate(zip(opened, shown)):
-        picks = np.linspace(0, len(ids) - 1, frames).round().astype(int)
-        for c, t in enumerate(picks):
-            ax = axes[r, c]
-            pred = davis.read_label(masks_dir / seq.name / f"{ids[t]}.png")
-            gt = seq.label(seq.frame_ids.index(ids[t]))
-            ax.imshow(overlay(seq.frame(seq.frame_ids.index(ids[t])), pred, alpha=0.45))
-            for k in np.unique(gt[(gt > 0) & (gt != davis.VOID)]):
-                _contour(ax, gt == k, "white")
+    fig = figure(1.9 * frames, 0.35 + 1.9 * H / W * len(opened))
+    axes = fig.subplots(len(opened), frames, squeeze=False)
+    for r, seq in enumerate(opened):
+        ids = _propagated(masks_dir, seq)
+        for c, t in enumerate(np.linspace(0, len(ids) - 1, frames).round().astype(int)):
+            _overlay(axes[r, c], seq, masks_dir, ids[t])
             label = f"{seq.name} {ids[t]}" if c == 0 else ids[t]
             if frame_scores is not None:
-                hit = frame_scores[(frame_scores.sequence == seq.name)
-                                   & (frame_scores.frame.astype(str).str.zfill(5) == ids[t])]
+                hit = frame_scores[(frame_scores.sequence == seq.name) & (frame_scores.frame == ids[t])]
                 if len(hit):
                     label += f"  J {hit.J.mean():.0f}"
-            ax.set_title(label, fontsize=7)
-            ax.set_axis_off()
+            axes[r, c].set_title(label, fontsize=7)
     return fig
 
 
@@ -197,3 +203,62 @@ def attribute_bars(attribute_table, picked: dict):
     ax.legend(fontsize=7, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+# ---------------------------------------------------------------------------- widgets
+def _show(fig, output):
+    """Render `fig` into an ipywidgets Output as a PNG (no pyplot state involved)."""
+    import io
+
+    from IPython.display import Image, clear_output, display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    with output:
+        clear_output(wait=True)
+        display(Image(buffer.getvalue()))
+
+
+def explore_table2(table, interactive: bool):
+    """Heatmaps for the chosen measure (J, F, J&F) when interactive (Jupyter), else None."""
+    if not interactive:
+        return None
+    import ipywidgets as widgets
+
+    measure = widgets.ToggleButtons(options=["J&F", "J", "F"], description="measure")
+    output = widgets.Output()
+    measure.observe(lambda change: _show(table2_heatmaps(table, change.new), output), names="value")
+    _show(table2_heatmaps(table, measure.value), output)
+    return widgets.VBox([measure, output])
+
+
+def explore_masks(root, masks: dict, interactive: bool):
+    """{cell: masks folder} -> sequence, frame and two cells side by side (interactive), else None."""
+    if not interactive:
+        return None
+    import ipywidgets as widgets
+
+    names = sorted(p.name for p in next(iter(masks.values())).iterdir() if p.is_dir())
+    cells = list(masks)
+    c = dict(sequence=widgets.Dropdown(options=names, description="sequence"),
+             frame=widgets.IntSlider(0, min=0, max=1, description="frame"),
+             left=widgets.Dropdown(options=cells, value=cells[0], description="left"),
+             right=widgets.Dropdown(options=cells, value=cells[-1], description="right"))
+    output = widgets.Output()
+
+    def update(change=None):
+        seq = davis.open_sequence(root, c["sequence"].value)
+        ids = _propagated(masks[c["left"].value], seq)
+        c["frame"].max = len(ids) - 1
+        fig = figure(9, 3.2)
+        for ax, side in zip(fig.subplots(1, 2), ("left", "right")):
+            _overlay(ax, seq, masks[c[side].value], ids[min(c["frame"].value, len(ids) - 1)])
+            ax.set_title(f"{c[side].value}: {seq.name} {ids[min(c['frame'].value, len(ids) - 1)]}",
+                         fontsize=8)
+        _show(fig, output)
+
+    for control in c.values():
+        control.observe(update, names="value")
+    update()
+    return widgets.VBox([widgets.HBox([c["sequence"], c["frame"]]),
+                         widgets.HBox([c["left"], c["right"]]), output])

