@@ -1,0 +1,94 @@
+"""`rpmnet bench propagate`: seconds per propagated frame at 480x854 against one embedding forward.
+
+Every frame has to be embedded once, so one embedding forward is the floor of propagation; the
+rest (reading the JPEG, matching and warping at H/4, upsampling, arg-max, writing the PNG) is
+overhead. Target: at most 1.3x the floor. Frames are noise with three blob objects (the speed
+does not depend on the content); the model is freshly initialised.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from ..config import ModelConfig, resolve_device
+from ..data import davis
+from ..errors import InputError
+from ..fileio import write_csv
+from ._timing import median_seconds
+
+TARGET = 1.3
+HEIGHT, WIDTH = 480, 854
+
+
+def add_cli(parser):
+    parser.add_argument("--backbone", default="resnet101", help="embedding backbone (paper: resnet101)")
+    parser.add_argument("--frames", type=int, default=4, help="timed frames (after one warm-up frame)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+
+
+def write_sequence(root: Path, frames: int, size=(HEIGHT, WIDTH), seed: int = 0):
+    """A DAVIS-layout split of one noise sequence, three blobs annotated in frame 0."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    for t in range(frames):
+        davis.write_image(root / "JPEGImages/480p/noise" / f"{t:05d}.jpg",
+                          rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    yy, xx = np.mgrid[:h, :w]
+    label = np.zeros(size, np.uint8)
+    for k, (cy, cx) in enumerate([(0.3, 0.25), (0.6, 0.5), (0.4, 0.8)], start=1):
+        label[(yy - cy * h) ** 2 + (xx - cx * w) ** 2 < (0.12 * h) ** 2] = k
+    davis.write_label(root / "Annotations/480p/noise/00000.png", label)
+    davis.split_file(root, "val").parent.mkdir(parents=True, exist_ok=True)
+    davis.split_file(root, "val").write_text("noise\n")
+    return davis.open_sequence(root, "noise")
+
+
+def run(backbone="resnet101", frames=4, device="auto") -> pd.DataFrame:
+    from ..model.rpmnet import RPMNet
+    from ..propagate import propagate_sequence
+
+    ModelConfig(backbone)
+    if frames < 1:
+        raise InputError(f"--frames must be >= 1, got {frames}")
+    device = resolve_device(device)
+    torch.manual_seed(0)
+    model = RPMNet(backbone).to(device).eval()
+    with tempfile.TemporaryDirectory() as tmp, tqdm(total=frames + 2, desc="bench propagate",
+                                                      disable=None) as bar:
+        seq = write_sequence(Path(tmp) / "davis", frames + 2)
+        frame = torch.from_numpy(np.array(seq.frame(0))).to(device).permute(2, 0, 1)[None].float() / 255
+        with torch.inference_mode():
+            embed_s = median_seconds(lambda: model.embed(frame), repeats=3, warmup=1, device=device)
+        labels = propagate_sequence(model, seq, device)
+        per_frame = []
+        # next() of frame 1 also embeds frame 0 (a warm-up); from frame 2 on, one frame each.
+        for t in range(frames + 2):
+            start = time.perf_counter()
+            davis.write_label(Path(tmp) / "out" / f"{t:05d}.png", next(labels))
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if t >= 2:
+                per_frame.append(time.perf_counter() - start)
+            bar.update()
+    frame_s = statistics.median(per_frame)
+    return pd.DataFrame([dict(backbone=backbone, height=HEIGHT, width=WIDTH, embed_s=embed_s,
+                              seconds_per_frame=frame_s, ratio_to_embed=frame_s / embed_s,
+                              target_ratio=TARGET, meets_target=frame_s / embed_s <= TARGET,
+                              frames=len(per_frame), device=str(device), torch=torch.__version__,
+                              threads=torch.get_num_threads(),
+                              load_average=round(os.getloadavg()[0], 2))])
+
+
+def cli(args) -> int:
+    table = run(args.backbone, args.frames, args.device)
+    write_csv(args.out, table, float_format="%.4g")
+    print(table.to_string(index=False))
+    return 0

