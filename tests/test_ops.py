@@ -171,7 +171,8 @@ def test_warp_integer_flow_shifts_and_zeros_enter():
 
 BAD = {  # name -> (change to the "3x3 pad 1" arguments, words the message must contain)
     "offset channels": (lambda a: a.update(offset=a["offset"][:, :17]), "offset must be"),
-    "offset size": (lambda a: a.update(offset=a["offset"][..., :5]), r"offset must be \(B=2, .*7, 8\)"),
+    "offset size": (lambda a: a.update(offset=a["offset"][..., :5]),
+                    r"offset must be \(B=2, .*7, 8\)"),
     "offset batch": (lambda a: a.update(offset=a["offset"][:1]), "offset must be"),
     "offset groups": (lambda a: a.update(offset=torch.cat([a["offset"]] * 3, 1)),
                       "offset_groups dividing Cin=4"),
@@ -197,8 +198,10 @@ def test_bad_arguments_raise_a_helpful_value_error(name):
     assert isinstance(err.value, InputError)
 
 
-@pytest.mark.parametrize("source, flow", [((2, 3, 6, 7), (2, 2, 6, 6)), ((2, 3, 6, 7), (2, 3, 6, 7)),
-                                          ((1, 3, 6, 7), (2, 2, 6, 7)), ((3, 6, 7), (2, 6, 7))])
+@pytest.mark.parametrize("source, flow", [((2, 3, 6, 7), (2, 2, 6, 6)),  # flow size
+                                          ((2, 3, 6, 7), (2, 3, 6, 7)),  # 3 flow channels
+                                          ((1, 3, 6, 7), (2, 2, 6, 7)),  # batch
+                                          ((3, 6, 7), (2, 6, 7))])
 def test_warp_bad_shapes(source, flow):
     with pytest.raises(InputError, match=r"flow \(B, 2, h, w\)"):
         warp(torch.zeros(source), torch.zeros(flow))

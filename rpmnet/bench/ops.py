@@ -1,4 +1,4 @@
-"""`rpmnet bench ops`: forward+backward seconds of our deform_conv2d, torchvision's, and a plain conv.
+"""`rpmnet bench ops`: forward+backward seconds of our deform_conv2d, torchvision's, a plain conv.
 
 Shapes are the matching module's in training (rows 106-108): batch 8, 3x3 kernels with one
 offset group (18 offset channels), 64->32, 32->16 and 16->2 channels, on 32x32 and 64x64 maps.
@@ -43,7 +43,8 @@ def layer_inputs(cin, cout, size, device):
     """A row-106..108 layer's input, offsets of a few pixels, weight and bias; all need grads."""
     shapes = [(BATCH, cin, size, size), (BATCH, 18, size, size), (cout, cin, 3, 3), (cout,)]
     scales = [1.0, 2.0, (9 * cin) ** -0.5, 0.1]
-    return [(s * torch.randn(shape, device=device)).requires_grad_() for shape, s in zip(shapes, scales)]
+    return [(s * torch.randn(shape, device=device)).requires_grad_()
+            for shape, s in zip(shapes, scales)]
 
 
 def forward_backward(fn, inputs):
