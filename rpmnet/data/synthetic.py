@@ -25,6 +25,7 @@ import functools
 import json
 import math
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,7 +38,7 @@ from ..errors import InputError
 from ..fileio import atomic_path, write_csv, write_text
 from . import davis
 
-FORMAT = 1          # bump when the generator's output changes: old benchmarks on disk regenerate
+FORMAT = 2          # bump when the generator's output changes: old benchmarks on disk regenerate
 MANIFEST = "synthetic.json"
 RESOLUTION = "480p"  # the DAVIS folder name; frames have the requested size whatever it says
 ATTRIBUTES = ("camera_shake", "fast_motion", "deformation", "occlusion")
@@ -345,7 +346,9 @@ def generate(out, seed: int = 0, size=(240, 432), sequences: int = 12, frames: i
                          f"or remove it")
     rows = schedule(seed, sequences, val_fraction)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    # A fresh hidden folder beside `out`; mkdir (not mkdtemp's 0700) so the benchmark gets the umask.
+    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    tmp.mkdir()
     try:
         void_width = max(1, round(min(H, W) / 240))
         for i, row in enumerate(tqdm(rows, desc=f"synth {out.name}", unit="seq", disable=None)):
