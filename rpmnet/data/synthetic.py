@@ -458,8 +458,6 @@ def parse_size(text: str) -> tuple[int, int]:
         h, w = (int(v) for v in str(text).lower().split("x"))
     except ValueError:
         raise InputError(f"--size {text!r}: expected HEIGHTxWIDTH, e.g. 240x432 or 480x854") from None
-    if h < 32 or w < 32:
-        raise InputError(f"--size {text!r}: each side must be at least 32 pixels")
     return h, w
 
 
