@@ -200,6 +200,20 @@ def finished(profile, cell, davis_root=None, seed=0, results_root="results") -> 
     return row if all(row.get(k) == wanted[k] for k in KEY) else None
 
 
+def plan(profile, cells=None, backbones=None, davis_root=None, seed=0, results_root="results"):
+    """The grid as a table: each cell's setting, training steps, and whether it is finished."""
+    import pandas as pd
+
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    rows = []
+    for cell in grid(profile, cells, backbones):
+        model = cell not in BASELINES
+        rows.append(dict(cell=cell, backbone=cell.split("-")[0] if model else "-",
+                         train_steps=profile.steps_for(cell.split("-")[0]) if model else 0,
+                         finished=finished(profile, cell, davis_root, seed, results_root) is not None))
+    return pd.DataFrame(rows)
+
+
 def run_ablation(profile, davis_root=None, cells=None, backbones=None, device="auto", seed=0,
                  results_root="results", checkpoints_root="checkpoints", data_root="data"):
     """Run every cell of the grid that is not finished yet; -> DataFrame of the grid's rows."""
@@ -231,20 +245,26 @@ def _log(text: str) -> None:
     tqdm.write(f"rpmnet ablate: {text}", file=sys.stderr)
 
 
-def merge(profile, results_root="results"):
-    """All finished cells of a profile -> results/table2_<profile>.csv (baselines first, then the
-    paper's order); -> that DataFrame."""
+def merge(profile, results_root="results", davis_root=None, seed=0):
+    """The finished cells of one experiment (profile, data, seed) -> results/table2_<profile>.csv
+    (baselines first, then the paper's order); -> that DataFrame. Cells stored from other data,
+    seed or step counts are left out (and named)."""
     import pandas as pd
 
-    name = profile if isinstance(profile, str) else profile.name
-    paths = sorted(folder(name, results_root).glob("*.json"))
-    if not paths:
-        raise InputError(f"{folder(name, results_root)}: no finished cells; run "
-                         f"`rpmnet ablate --profile {name}` first")
-    order = {c: i for i, c in enumerate([*BASELINES, *table2().cell])}
-    rows = sorted((json.loads(p.read_text()) for p in paths), key=lambda r: order.get(r["cell"], len(order)))
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    order = [*BASELINES, *table2().cell]
+    stored = [p.stem for p in sorted(folder(profile.name, results_root).glob("*.json"))]
+    rows = {c: finished(profile, c, davis_root, seed, results_root) for c in order if c in stored}
+    other = [c for c, r in rows.items() if r is None]
+    if other:
+        _log(f"merge: left out {', '.join(other)} (stored from other data, seed or steps)")
+    rows = [r for r in rows.values() if r is not None]
+    if not rows:
+        raise InputError(f"{folder(profile.name, results_root)}: no finished cells for "
+                         f"{data_label(profile, davis_root)}, seed {seed}; run "
+                         f"`rpmnet ablate --profile {profile.name}` first")
     table = _typed(pd.DataFrame(rows))
-    write_csv(Path(results_root) / f"table2_{name}.csv", table)
+    write_csv(Path(results_root) / f"table2_{profile.name}.csv", table)
     return table
 
 
@@ -298,17 +318,18 @@ def paper_layout(table, source="ours"):
     """Table 2 as the paper prints it: "J / F" strings; source paper, ours or difference."""
     j, f = scores(table, "J")[source], scores(table, "F")[source]
     form = "{:+.1f} / {:+.1f}" if source == "difference" else "{:.1f} / {:.1f}"
-    text = {c: form.format(j[c], f[c]) for c in j.index if j[c] == j[c]}
+    text = {c: form.format(j[c], f[c]) for c in j.index[j.notna()]}
     return _layout(text, fill="–")
 
 
-def side_by_side(table):
-    """Paper, ours and ours - paper for each backbone column, "J / F" strings."""
+def side_by_side(table, all_backbones=False):
+    """Paper, ours and ours - paper for each backbone column that ran (or all), "J / F" strings."""
     import pandas as pd
 
-    parts = {s: paper_layout(table, s) for s in ("paper", "ours", "difference")}
-    return pd.concat(parts, axis=1).swaplevel(axis=1)[
-        pd.MultiIndex.from_product([list(BACKBONE_NAMES.values()), list(parts)])]
+    ran = set(table.backbone.dropna())
+    backbones = [BACKBONE_NAMES[b] for b in BACKBONES if all_backbones or b in ran]
+    parts = {s: paper_layout(table, s)[backbones] for s in ("paper", "ours", "difference")}
+    return pd.concat(parts, axis=1).swaplevel(axis=1)[pd.MultiIndex.from_product([backbones, list(parts)])]
 
 
 def rank_agreement(table, metric="J&F") -> dict:
@@ -364,6 +385,32 @@ def representatives(table) -> dict:
         if not group.empty:
             picked[label] = group.loc[group["J&F-Mean"].idxmax(), "cell"]
     return picked | {b: b for b in BASELINES if b in set(table.cell)}
+
+
+def summary(table, metric="J&F") -> dict:
+    """The numbers notebook 03's discussion quotes, measured from a merged table."""
+    s = scores(table, metric).dropna()
+    wins = deformable_wins(table, metric)
+    trained = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])
+    baseline = table.set_index("cell")["J&F-Mean"].reindex(list(BASELINES))
+    paper = scores(table, metric).paper
+    best = best_cell(table)
+    return dict(
+        cells=len(s), backbones=len(set(trained.backbone)), best_cell=best,
+        best=float(trained.set_index("cell").loc[best, "J&F-Mean"]),
+        worst_cell=trained.loc[trained["J&F-Mean"].idxmin(), "cell"], worst=float(trained["J&F-Mean"].min()),
+        spread=float(trained["J&F-Mean"].max() - trained["J&F-Mean"].min()),
+        paper_best_cell=paper.idxmax(), paper_best=float(paper.max()),
+        paper_spread=float(s.paper.max() - s.paper.min()),
+        mean_difference=float(s.difference.mean()),
+        **{f"rank_{k}": v for k, v in rank_agreement(table, metric).items()},
+        columns=len(wins), ours_wins=int(wins.ours_deformable_wins.sum()) if len(wins) else 0,
+        paper_wins=int(wins.paper_deformable_wins.sum()) if len(wins) else 0,
+        copy_first=float(baseline["copy-first"]), zero_flow=float(baseline["zero-flow"]),
+        above_copy_first=int((trained["J&F-Mean"] > baseline["copy-first"]).sum()),
+        above_zero_flow=int((trained["J&F-Mean"] > baseline["zero-flow"]).sum()),
+        train_minutes=float(trained.train_seconds.sum() / 60),
+        steps=sorted(set(trained.train_steps.astype(int))))
 
 
 # ------------------------------------------------------------------- per attribute / sequence
@@ -457,6 +504,40 @@ def attribute_scores(profile, cells, root, results_root="results"):
     return table, source
 
 
+def attribute_margins(attribute_table, picked: dict):
+    """Per attribute: deformable's J&F, the best other matching module's and the best baseline's
+    (%, from attribute_scores for ablation.representatives), and whether deformable leads."""
+    import pandas as pd
+
+    others = [c for label, c in picked.items() if label.startswith("best ")]
+    baselines = [c for c in picked.values() if c in BASELINES]
+    if "deformable" not in picked or not others:
+        raise InputError("need the deformable cell and at least one other matching module")
+    t = attribute_table
+    out = pd.DataFrame({"deformable": t[picked["deformable"]],
+                        "best other matching": t[others].max(axis=1),
+                        "best baseline": t[baselines].max(axis=1) if baselines else float("nan")})
+    out["deformable - other"] = out["deformable"] - out["best other matching"]
+    out["deformable leads"] = out["deformable - other"] > 0
+    return out
+
+
+def attribute_summary(margins) -> dict:
+    """What notebook 05 says about the robustness claim, from attribute_margins."""
+    claims = margins.drop(index=[i for i in ("all", "none") if i in margins.index])
+    leads = claims["deformable leads"]
+    return dict(attributes=len(claims), leads=[a.replace("_", " ") for a in claims.index[leads]],
+                margin_min=float(claims["deformable - other"].min()),
+                margin_max=float(claims["deformable - other"].max()),
+                baseline_above=int((claims["best baseline"] > claims["deformable"]).sum()))
+
+
+def frame_trend(frames) -> dict:
+    """J (%) on the first and the last scored frame, averaged over objects: what drift costs."""
+    ends = frames.groupby(["sequence", "object"]).J.agg(["first", "last"])
+    return dict(objects=len(ends), first=float(ends["first"].mean()), last=float(ends["last"].mean()))
+
+
 # ---------------------------------------------------------------------------- command line
 def add_cli(parser):
     parser.add_argument("--profile", default="quick", help="smoke, quick, cpu or paper")
@@ -479,13 +560,12 @@ def cli(args) -> int:
     cells = args.cells.split(",") if args.cells else None
     backbones = args.backbones.split(",") if args.backbones else None
     if args.list:
-        for cell in grid(profile, cells, backbones):
-            done = finished(profile, cell, args.davis_root, args.seed, args.results_root)
-            print(f"{cell:32s} {'done' if done else '-'}")
+        print(plan(profile, cells, backbones, args.davis_root, args.seed, args.results_root)
+              .to_string(index=False))
         return 0
     if not args.merge:
         run_ablation(profile, args.davis_root, cells, backbones, args.device, args.seed,
                      args.results_root, args.checkpoints_root, args.data_root)
-    table = merge(profile, args.results_root)
+    table = merge(profile, args.results_root, args.davis_root, args.seed)
     print(f"{Path(args.results_root) / f'table2_{profile.name}.csv'}: {len(table)} cells")
     return 0

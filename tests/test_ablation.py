@@ -110,8 +110,9 @@ def _hand_made(ours: dict):
 
 def test_side_by_side_in_the_papers_layout():
     table = _hand_made({"resnet18-deformable-l3-d1": (40.0, 45.5), "resnet50-dilated-l3-d9": (20.0, 21.0)})
-    both = ablation.side_by_side(table)
+    both = ablation.side_by_side(table, all_backbones=True)
     assert both.shape == (7, 12)
+    assert list(ablation.side_by_side(table).columns.levels[0]) == ["FCN-ResNet18", "FCN-ResNet50"]
     deformable, dilated9 = both.index[0], both.index[6]
     assert both.loc[deformable, ("FCN-ResNet18", "paper")] == "32.9 / 36.2"
     assert both.loc[deformable, ("FCN-ResNet18", "ours")] == "40.0 / 45.5"

@@ -133,6 +133,7 @@ def mask_overlays(root, masks_dir, sequences, frames: int = 6, frame_scores=None
     each scored frame shows its J (mean over objects)."""
     opened = [davis.open_sequence(root, name) for name in sequences]
     H, W = opened[0].frame(0).shape[:2]
+    frames = min(frames, min(len(_propagated(masks_dir, seq)) for seq in opened))
     fig = figure(1.9 * frames, 0.35 + 1.9 * H / W * len(opened))
     axes = fig.subplots(len(opened), frames, squeeze=False)
     for r, seq in enumerate(opened):
