@@ -152,3 +152,21 @@ def test_davis_attributes_from_db_info(tmp_path):
     assert attributes.loc["bmx-trees"].tolist() == [True, True, False, True]
     assert attributes.loc["dog"].tolist() == [False, False, True, False]
     assert ablation.sequence_attributes(tmp_path / "nothing")[0] is None
+
+
+def test_figures_and_widget_on_a_hand_made_table():
+    from rpmnet.viz import results
+
+    table = _hand_made({"resnet18-deformable-l3-d1": (40.0, 45.5), "resnet18-standard-l1-d1": (30.0, 31.0),
+                        "resnet18-dilated-l3-d3": (35.0, 36.0)})
+    heat = results.table2_heatmaps(table, "J")
+    paper, ours, difference = ([t.get_text() for t in ax.texts] for ax in heat.axes[:3])
+    assert paper[0] == "32.9" and ours[0] == "40.0" and difference[0] == "+7.1"
+    assert ours.count("–") == 25
+    scatter = results.rank_scatter(table)
+    assert "rho = 1.00 over 3 cells" in scatter.axes[0].get_title()
+    bars = results.cells_vs_baselines(table)
+    assert [t.get_text() for t in bars.axes[0].get_legend().get_texts()] == ["copy-first 15.0"]
+    assert results.explore_table2(table, interactive=False) is None
+    widget = results.explore_table2(table, interactive=True)
+    widget.children[0].value = "F"  # redraws without error

@@ -32,21 +32,21 @@ def table2_heatmaps(table, metric: str = "J&F"):
     axes = fig.subplots(1, 3, sharey=True)
     for ax, (source, title, cmap) in zip(axes, panels):
         values = grid_values(table, source, metric)
-        data = np.ma.masked_invalid(values.to_numpy(float))
-        if source == "difference":
-            span = max(float(np.nanmax(np.abs(values.to_numpy(float)))) if data.count() else 1.0, 1e-6)
-            vmin, vmax = -span, span
+        v = values.to_numpy(float)
+        ran = v[~np.isnan(v)]
+        if source == "difference":  # symmetric, so white means "as in the paper"
+            vmax = max(np.abs(ran).max(initial=0), 1e-6)
+            vmin = -vmax
         else:
-            vmin, vmax = (data.min(), data.max()) if data.count() else (0, 1)
+            vmin, vmax = (ran.min(), ran.max()) if ran.size else (0, 1)
         colormap = _cmap(cmap)
-        image = ax.imshow(data, cmap=colormap, vmin=vmin, vmax=vmax, aspect="auto")
-        for (i, j), v in np.ndenumerate(values.to_numpy(float)):
-            text = "–" if np.isnan(v) else (f"{v:+.1f}" if source == "difference" else f"{v:.1f}")
-            shade = colormap(image.norm(v)) if not np.isnan(v) else (0.8, 0.8, 0.8, 1)
+        image = ax.imshow(np.ma.masked_invalid(v), cmap=colormap, vmin=vmin, vmax=vmax, aspect="auto")
+        for (i, j), x in np.ndenumerate(v):
+            text = "–" if np.isnan(x) else (f"{x:+.1f}" if source == "difference" else f"{x:.1f}")
+            shade = (0.85,) * 3 if np.isnan(x) else colormap(image.norm(x))[:3]
             ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                    color="white" if sum(shade[:3]) < 1.5 else "black")
-        ax.set_xticks(range(values.shape[1]), [c.replace("FCN-", "") for c in values.columns],
-                      fontsize=8)
+                    color="white" if sum(shade) < 1.5 else "black")
+        ax.set_xticks(range(v.shape[1]), [c.replace("FCN-", "") for c in values.columns], fontsize=8)
         ax.set_title(f"{title}: {metric} (%)", fontsize=9)
         fig.colorbar(image, ax=ax, shrink=0.8)
     axes[0].set_yticks(range(len(values)), _row_label(values.index), fontsize=8)
@@ -56,9 +56,7 @@ def table2_heatmaps(table, metric: str = "J&F"):
 def _cmap(name):
     import matplotlib
 
-    cmap = matplotlib.colormaps[name].copy()
-    cmap.set_bad("0.85")
-    return cmap
+    return matplotlib.colormaps[name].with_extremes(bad="0.85")
 
 
 def rank_scatter(table, metric: str = "J&F"):
@@ -187,7 +185,7 @@ def per_sequence_bars(sequence_scores):
 
 def attribute_bars(attribute_table, picked: dict):
     """J&F (%) per attribute for the representatives {label: cell} (ablation.representatives)."""
-    rows = [r for r in attribute_table.index]
+    rows = list(attribute_table.index)
     fig = figure(1.5 + 1.3 * len(rows), 3.6)
     ax = fig.add_subplot()
     width = 0.8 / max(len(picked), 1)
@@ -197,7 +195,7 @@ def attribute_bars(attribute_table, picked: dict):
         matching = cell if cell in BASELINES else cell.split("-")[1]
         ax.bar(x - 0.4 + width * (i + 0.5), attribute_table[cell].reindex(rows), width,
                color=COLOURS[matching], label=f"{label} ({cell})" if label != cell else cell,
-               edgecolor="black", linewidth=0.3, alpha=1.0 if label != "best dilated" else 0.8)
+               edgecolor="black", linewidth=0.3)
     names = [f"{r.replace('_', ' ')}\n({counts[r]} seq)" if r in counts else r for r in rows]
     ax.set_xticks(x, names, fontsize=8)
     ax.set_ylabel("J&F-Mean (%)")
