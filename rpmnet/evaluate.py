@@ -228,7 +228,8 @@ def format_tables(global_df, per_object, split: str = "val") -> str:
 
 
 def add_cli(parser):
-    parser.add_argument("--davis-root", required=True, help="DAVIS-2017 root (JPEGImages, Annotations, ImageSets)")
+    parser.add_argument("--davis-root", required=True,
+                        help="DAVIS-2017 root (JPEGImages, Annotations, ImageSets)")
     parser.add_argument("--results", required=True, help="results folder: <results>/<seq>/<frame>.png")
     parser.add_argument("--split", default="val", help="ImageSets/2017/<split>.txt (default: val)")
     parser.add_argument("--resolution", default="480p", choices=davis.RESOLUTIONS)

@@ -135,7 +135,8 @@ def evaluate(davis_root, results_dir, split="val", resolution="480p"):
                             "F-Mean": fm, "F-Recall": fr, "F-Decay": fd})
         per_frame[seq] = (J, F)
     per_object = pd.DataFrame(records)
-    g = {c: float(np.mean(per_object[c])) for c in ["J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]}
+    measures = ["J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
+    g = {c: float(np.mean(per_object[c])) for c in measures}
     g["J&F-Mean"] = (g["J-Mean"] + g["F-Mean"]) / 2
     cols = ["J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
     return pd.DataFrame([[g[c] for c in cols]], columns=cols), per_object, per_frame

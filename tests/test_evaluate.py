@@ -65,7 +65,8 @@ def test_every_number_and_csv_agrees_with_the_oracle(layout):
     np.testing.assert_allclose(global_df.to_numpy(), g_ref[evaluate.GLOBAL_COLUMNS].to_numpy(), atol=1e-6)
     # Object-weighted: the global mean is over the 7 objects, not over the 3 sequences.
     assert global_df["J-Mean"].iloc[0] == pytest.approx(per_object["J-Mean"].mean())
-    assert global_df["J&F-Mean"].iloc[0] == pytest.approx((global_df["J-Mean"] + global_df["F-Mean"]).iloc[0] / 2)
+    row = global_df.iloc[0]
+    assert row["J&F-Mean"] == pytest.approx((row["J-Mean"] + row["F-Mean"]) / 2)
 
     lines = (results / "global_results-val.csv").read_text().splitlines()
     assert lines[0] == "J&F-Mean,J-Mean,J-Recall,J-Decay,F-Mean,F-Recall,F-Decay" and len(lines) == 2

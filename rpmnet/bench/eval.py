@@ -60,8 +60,8 @@ def blob_video(rng, frames: int, shape, n_objects: int):
             if i in lost:
                 continue
             shaky = [(j, a * rng.uniform(0.8, 1.2), p + rng.normal(0, 0.1)) for j, a, p in harmonics]
-            guess = _blob(shape, center + drift * i + rng.normal(0, 1.5, 2), radius[i] * rng.uniform(0.93, 1.05),
-                          spin * i, shaky)
+            guess = _blob(shape, center + drift * i + rng.normal(0, 1.5, 2),
+                          radius[i] * rng.uniform(0.93, 1.05), spin * i, shaky)
             pred[i][guess] = k
         stray = rng.integers(frames)  # one frame with a wrong blob of this object elsewhere
         pred[stray][_blob(shape, rng.uniform([0, 0], [h, w]), 0.03 * min(h, w), 0, [])] = k
@@ -92,7 +92,8 @@ def write_layout(root, videos: dict, split: str = "val", results=None):
 
 
 def add_cli(parser):
-    parser.add_argument("--sequences", type=int, default=6, help="sequences of 1, 2, 3, 1, ... objects (default: 6)")
+    parser.add_argument("--sequences", type=int, default=6,
+                        help="sequences of 1, 2, 3, 1, ... objects (default: 6)")
     parser.add_argument("--frames", type=int, default=75, help="frames per sequence (default: 75)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per setting (after one warm-up); "
                         "the median counts")
