@@ -232,13 +232,12 @@ class CsvLog:
     """Append-only CSV: one row per logged step, flushed at once so a killed run keeps it.
     On resume, rows from the steps that will be redone are cut off first."""
 
-    def __init__(self, path: Path, resume_step: int | None):
-        self.path = path
+    def __init__(self, path: Path, start: int):
         rows = []
-        if resume_step is not None and path.is_file():
+        if start and path.is_file():
             with path.open(newline="") as f:
-                rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit()
-                        and int(r["step"]) < resume_step]
+                rows = [r for r in csv.DictReader(f) if all(r.get(c) for c in LOG_COLUMNS)  # no torn row
+                        and r["step"].isdigit() and int(r["step"]) < start]
         write_text(path, ",".join(LOG_COLUMNS) + "\n" + "".join(
             ",".join(r[c] for c in LOG_COLUMNS) + "\n" for r in rows))
         self.file = path.open("a", newline="")
