@@ -37,6 +37,9 @@ def add_cli(parser):
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per cell (median)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls before timing")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice; 1 compares core for "
+                             "core while other jobs load the machine)")
 
 
 def layer_inputs(cin, cout, size, device):
@@ -81,6 +84,10 @@ def run(repeats=3, warmup=1, device="auto") -> pd.DataFrame:
 
 
 def cli(args) -> int:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads must be >= 1; got {args.threads}")
+        torch.set_num_threads(args.threads)
     table = run(args.repeats, args.warmup, args.device)
     print(table.drop(columns=["batch", "cin", "cout", "size"]).to_string(
         index=False, float_format=lambda v: f"{v:.4g}"))
