@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -140,6 +141,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--checkpoints-dir", default=None)
     args = parser.parse_args(argv)
+    # A kill (SIGTERM) unwinds like Ctrl-C, so the temporary notebook is removed, not left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         run_notebooks(args.profile, args.davis_root, args.device, args.seed,
                       names=args.only.split(",") if args.only else None,

@@ -96,6 +96,13 @@ def test_track_follows_the_annotated_object(model):
     assert [track[t] for t in (1, 2, 3)] == [(4, 5), (4, 7), (4, 9)]   # square centres / 4
 
 
+def test_track_keeps_an_occluded_object_where_it_was_last_seen(model):
+    clip = labelled_clip()
+    clip.labels[2] = 0                                     # object 1 out of view in frame 2
+    track = fig2.Fig2Data(model, clip).track(range(1, 4))
+    assert [track[t] for t in (1, 2, 3)] == [(4, 5), (4, 5), (4, 9)]
+
+
 def test_explorer_callbacks_redraw(model):
     data = fig2.Fig2Data(model, labelled_clip())
     explorer = fig2.Explorer({"square": data, "other": fig2.Fig2Data(model, labelled_clip(3, 32, 40))})
@@ -108,8 +115,9 @@ def test_explorer_callbacks_redraw(model):
     np.testing.assert_allclose(explorer.drawn_points(), before + [8, 0])
     controls["row"].value = "row109"
     assert explorer.drawn_points().shape == (1, 2)
+    controls["frame"].value = 3                                 # beyond the other clip's last
     controls["sequence"].value = "other"
-    assert controls["frame"].max == 2 and controls["x"].max == 39
+    assert controls["frame"].max == 2 and controls["frame"].value == 2 and controls["x"].max == 39
     assert explorer.overlay.get_array().shape[:2] == (32, 40)
 
 

