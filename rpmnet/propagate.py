@@ -203,6 +203,24 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     return out
 
 
+def evaluate_propagated(davis_root, out, split="val", max_frames=None, sequences=None):
+    """DAVIS J/F of a propagate_davis run: the official evaluation (and its CSVs in `out`) when
+    every frame of the split was propagated, else the same scores on the frames that were."""
+    from .evaluate import evaluate_davis, score_sequence, summarize, write_tables
+
+    if max_frames is None and sequences is None:
+        return evaluate_davis(davis_root, out, split=split)
+    names = _select(davis.sequence_names(davis_root, split), sequences, davis.split_file(davis_root, split))
+    scores = []
+    for seq in (davis.open_sequence(davis_root, name) for name in names):
+        ids = seq.frame_ids[:max_frames]
+        pred = [davis.read_label(Path(out) / seq.name / f"{i}.png") for i in ids]
+        scores.append(score_sequence(seq.name, [seq.label(t) for t in range(len(ids))], pred, ids))
+    global_df, per_object = summarize(scores)
+    write_tables(out, split, global_df, per_object)
+    return global_df, per_object
+
+
 # ------------------------------------------------------------------------------ command line
 def add_cli(parser):
     which = parser.add_mutually_exclusive_group(required=True)
@@ -241,10 +259,9 @@ def cli(args) -> int:
                           args.device, max_frames, sequences, args.propagate_from, args.carry)
     print(out)
     if args.evaluate:
-        from .evaluate import evaluate_davis
+        from .evaluate import format_tables
 
-        global_df, per_object = evaluate_davis(davis_root, out, split=args.split)
-        print(global_df.to_string(index=False))
-        print(per_object.to_string(index=False))
+        global_df, per_object = evaluate_propagated(davis_root, out, args.split, max_frames, sequences)
+        print(format_tables(global_df, per_object, args.split))
     sys.stdout.flush()
     return 0
