@@ -519,6 +519,7 @@ def attribute_margins(attribute_table, picked: dict):
                         "best baseline": t[baselines].max(axis=1) if baselines else float("nan")})
     out["deformable - other"] = out["deformable"] - out["best other matching"]
     out["deformable leads"] = out["deformable - other"] > 0
+    out.attrs = dict(attribute_table.attrs)
     return out
 
 
@@ -526,7 +527,10 @@ def attribute_summary(margins) -> dict:
     """What notebook 05 says about the robustness claim, from attribute_margins."""
     claims = margins.drop(index=[i for i in ("all", "none") if i in margins.index])
     leads = claims["deformable leads"]
+    counts = list(margins.attrs["sequences"].values())
+    lo, hi = min(counts), max(counts)
     return dict(attributes=len(claims), leads=[a.replace("_", " ") for a in claims.index[leads]],
+                sequences=str(lo) if lo == hi else f"{lo}-{hi}",  # sequences behind each attribute
                 margin_min=float(claims["deformable - other"].min()),
                 margin_max=float(claims["deformable - other"].max()),
                 baseline_above=int((claims["best baseline"] > claims["deformable"]).sum()))

@@ -71,6 +71,11 @@ def rank_scatter(table, metric: str = "J&F"):
     for cell, row in s.iterrows():
         ax.annotate(cell.split("-", 1)[1], (row.paper, row.ours), fontsize=6, xytext=(3, 2),
                     textcoords="offset points", color="0.3")
+    for name, style in zip(BASELINES, ("--", ":")):
+        hit = table.loc[table.cell == name, f"{metric}-Mean"]
+        if len(hit):
+            ax.axhline(hit.iloc[0], color="black", linestyle=style, linewidth=1,
+                       label=f"{name} {hit.iloc[0]:.1f}")
     rho = agreement["rho"]
     ax.set_title(f"{metric}: Spearman rho = {rho:.2f} over {agreement['n']} cells"
                  if rho == rho else f"{metric}: too few cells ({agreement['n']}) for a rank correlation",
