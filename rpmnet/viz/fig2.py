@@ -8,6 +8,7 @@ Points are (y, x) in H/4 pixels (the feature grid) unless converted with `to_ima
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -388,7 +389,6 @@ class Explorer:
         if get_ipython() is None:
             return
         from IPython.display import Image, clear_output, display
-        import io
 
         buffer = io.BytesIO()
         self.fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
