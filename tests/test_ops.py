@@ -127,6 +127,17 @@ def test_zero_offset_is_plain_convolution(name, order, force_order):
         F.conv2d(x, weight, bias, stride, padding, dilation, case["groups"]), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("order", ["sample-first", "mix-first"])
+def test_channels_last_inputs(order, force_order):
+    force_order(order)
+    case = CASES["outside, mask"]
+    inputs = make(case)
+    strided = [t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+               for t in inputs]
+    torch.testing.assert_close(call(deform_conv2d, case, *strided),
+                               call(tv_deform_conv2d, case, *inputs), atol=1e-5, rtol=1e-5)
+
+
 def test_backends_agree():
     case = CASES["outside, mask"]
     inputs = make(case)
