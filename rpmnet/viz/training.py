@@ -87,6 +87,7 @@ def plot_loss(log):
     top.legend(fontsize=8)
     bottom.set_ylabel("loss / zero-flow\nloss")
     bottom.set_xlabel("step")
+    bottom.xaxis.get_major_locator().set_params(integer=True)
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
     return fig
