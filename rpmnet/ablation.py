@@ -17,7 +17,9 @@ Scores are in %, the paper's unit. Below the runner: the analyses that notebooks
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -37,9 +39,8 @@ BASELINES = {
 SCORES = ("J-Mean", "F-Mean", "J&F-Mean", "J-Recall", "J-Decay", "F-Recall", "F-Decay")
 SETTING = ("cell", "backbone", "matching", "kernel", "dilation", "layers")
 COLUMNS = (*SETTING, *SCORES, "paper_J", "paper_F", "train_steps", "train_seconds",
-           "propagate_seconds", "parameters", "data", "device", "seed", "rpmnet_version", "git_commit")
-# A stored cell is reused only if it was computed with these same values.
-KEY = ("train_steps", "data", "seed")
+           "propagate_seconds", "parameters", "data", "benchmark", "device", "seed", "rpmnet_version",
+           "git_commit")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -104,8 +105,42 @@ def data_label(profile, davis_root=None) -> str:
     return str(Path(davis_root).resolve()) if davis_root is not None else f"synthetic-{profile.name}"
 
 
-def _train(cell, profile, root, device, seed, checkpoints_root) -> Path:
-    """Train one Table 2 cell, resuming its last checkpoint; -> its final checkpoint."""
+def benchmark_id(profile, davis_root=None, data_root="data") -> str | None:
+    """A fingerprint of the built-in benchmark's manifest (generator format and parameters), so
+    results computed on an older generator's data are not reused; "-" for a DAVIS root, None if
+    the benchmark is not there."""
+    if davis_root is not None:
+        return "-"
+    from .data.synthetic import MANIFEST
+
+    path = Path(data_root) / f"synthetic-{profile.name}" / MANIFEST
+    if not path.is_file():
+        return None
+    manifest = json.dumps(json.loads(path.read_text()), sort_keys=True)
+    return hashlib.sha1(manifest.encode()).hexdigest()[:12]
+
+
+def _wanted(profile, cell, davis_root, seed, data_root) -> dict:
+    """What identifies a cell's experiment; a stored cell or work folder is reused only if equal."""
+    steps = 0 if cell in BASELINES else profile.steps_for(cell.split("-")[0])
+    return dict(train_steps=steps, data=data_label(profile, davis_root),
+                benchmark=benchmark_id(profile, davis_root, data_root), seed=seed)
+
+
+def _work(profile, cell, davis_root, seed, checkpoints_root, data_root) -> Path:
+    """The cell's work folder (checkpoints, masks/), emptied first if another experiment left it:
+    resuming a checkpoint of other data, benchmark, seed or steps would be wrong."""
+    work = work_dir(profile.name, cell, checkpoints_root)
+    marker, wanted = work / "experiment.json", _wanted(profile, cell, davis_root, seed, data_root)
+    if work.exists() and (not marker.is_file() or json.loads(marker.read_text()) != wanted):
+        shutil.rmtree(work)
+    if not marker.is_file():
+        write_text(marker, json.dumps(wanted) + "\n")
+    return work
+
+
+def _train(cell, profile, root, work, device, seed) -> Path:
+    """Train one Table 2 cell in `work`, resuming its last checkpoint; -> its final checkpoint."""
     from .config import ModelConfig
     from .train import TrainConfig, train
 
@@ -115,7 +150,7 @@ def _train(cell, profile, root, device, seed, checkpoints_root) -> Path:
     return train(TrainConfig(profile=profile.name, backbone=cfg.backbone, matching=cfg.matching,
                              layers=cfg.layers, dilation=cfg.dilation, data=data,
                              steps=profile.steps_for(cfg.backbone), seed=seed, device=str(device),
-                             out=str(work_dir(profile.name, cell, checkpoints_root).resolve())),
+                             out=str(work.resolve())),
                  resume=True)
 
 
@@ -143,11 +178,11 @@ def masks(profile, cell, davis_root=None, device="auto", seed=0, checkpoints_roo
     profile = get_profile(profile) if isinstance(profile, str) else profile
     device = resolve_device(device)
     root = benchmark_root(profile, davis_root, data_root)
-    out = work_dir(profile.name, cell, checkpoints_root) / "masks"
-    if all((out / name).is_dir() for name in _val_sequences(profile, root, davis_root is None)):
-        return out
-    method = cell if cell in BASELINES else _train(cell, profile, root, device, seed, checkpoints_root)
-    return _propagate(method, profile, root, out, device, davis_root is None)
+    work = _work(profile, cell, davis_root, seed, checkpoints_root, data_root)
+    if all((work / "masks" / name).is_dir() for name in _val_sequences(profile, root, davis_root is None)):
+        return work / "masks"
+    method = cell if cell in BASELINES else _train(cell, profile, root, work, device, seed)
+    return _propagate(method, profile, root, work / "masks", device, davis_root is None)
 
 
 def run_cell(cell, profile, davis_root=None, device="auto", seed=0, results_root="results",
@@ -159,24 +194,24 @@ def run_cell(cell, profile, davis_root=None, device="auto", seed=0, results_root
     profile = get_profile(profile) if isinstance(profile, str) else profile
     device = resolve_device(device)
     root = benchmark_root(profile, davis_root, data_root)
-    row = dict(cell=cell, train_steps=0, train_seconds=0.0, parameters=0)
+    work = _work(profile, cell, davis_root, seed, checkpoints_root, data_root)
+    row = dict(cell=cell, **_wanted(profile, cell, davis_root, seed, data_root), train_seconds=0.0,
+               parameters=0)
     method = cell
     if cell not in BASELINES:
         setting = table2().set_index("cell").loc[cell]
         row.update({k: setting[k] for k in (*SETTING[1:], "paper_J", "paper_F")})
-        method = _train(cell, profile, root, device, seed, checkpoints_root)
+        method = _train(cell, profile, root, work, device, seed)
         state = load(method)  # seconds: summed over every resumed part of the training
         row.update(train_steps=int(state["step"]), train_seconds=round(float(state["seconds"]), 1),
                    parameters=load_model(method).parameter_counts()["total"])
     began = time.perf_counter()
-    out = _propagate(method, profile, root, work_dir(profile.name, cell, checkpoints_root) / "masks",
-                     device, davis_root is None)
+    out = _propagate(method, profile, root, work / "masks", device, davis_root is None)
     row["propagate_seconds"] = round(time.perf_counter() - began, 1)
     sequences = score_split(root, out, split="val")
     scores, objects = summarize(sequences)
     row.update({k: round(100 * float(scores[k].iloc[0]), 2) for k in SCORES})
-    row.update(data=data_label(profile, davis_root), device=str(device), seed=seed,
-               rpmnet_version=__version__, git_commit=git_commit())
+    row.update(device=str(device), rpmnet_version=__version__, git_commit=git_commit())
     write_csv(result_path(profile.name, cell, results_root, "objects"), objects)
     write_csv(result_path(profile.name, cell, results_root, "frames"), per_frame_table(sequences))
     write_text(result_path(profile.name, cell, results_root), json.dumps(_plain(row), indent=1) + "\n")
@@ -188,19 +223,20 @@ def _plain(row: dict) -> dict:
     return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
 
-def finished(profile, cell, davis_root=None, seed=0, results_root="results") -> dict | None:
+def finished(profile, cell, davis_root=None, seed=0, results_root="results",
+             data_root="data") -> dict | None:
     """The stored row of a cell if it was computed with this profile's steps, data and seed."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
     path = result_path(profile.name, cell, results_root)
     if not path.is_file():
         return None
     row = json.loads(path.read_text())
-    steps = 0 if cell in BASELINES else profile.steps_for(cell.split("-")[0])
-    wanted = dict(train_steps=steps, data=data_label(profile, davis_root), seed=seed)
-    return row if all(row.get(k) == wanted[k] for k in KEY) else None
+    wanted = _wanted(profile, cell, davis_root, seed, data_root)
+    return row if all(row.get(k) == v for k, v in wanted.items()) else None
 
 
-def plan(profile, cells=None, backbones=None, davis_root=None, seed=0, results_root="results"):
+def plan(profile, cells=None, backbones=None, davis_root=None, seed=0, results_root="results",
+         data_root="data"):
     """The grid as a table: each cell's setting, training steps, and whether it is finished."""
     import pandas as pd
 
@@ -210,7 +246,8 @@ def plan(profile, cells=None, backbones=None, davis_root=None, seed=0, results_r
         model = cell not in BASELINES
         rows.append(dict(cell=cell, backbone=cell.split("-")[0] if model else "-",
                          train_steps=profile.steps_for(cell.split("-")[0]) if model else 0,
-                         finished=finished(profile, cell, davis_root, seed, results_root) is not None))
+                         finished=finished(profile, cell, davis_root, seed, results_root,
+                                           data_root) is not None))
     return pd.DataFrame(rows)
 
 
@@ -222,11 +259,12 @@ def run_ablation(profile, davis_root=None, cells=None, backbones=None, device="a
 
     profile = get_profile(profile) if isinstance(profile, str) else profile
     todo = grid(profile, cells, backbones)
+    benchmark_root(profile, davis_root, data_root)  # (re)generated first: its id is in the key
     rows = []
     bar = tqdm(todo, desc=f"ablate {profile.name}", unit="cell", disable=None, file=sys.stderr)
     for cell in bar:
         bar.set_postfix(cell=cell)
-        row = finished(profile, cell, davis_root, seed, results_root)
+        row = finished(profile, cell, davis_root, seed, results_root, data_root)
         if row is not None:
             _log(f"{cell}: skipped (finished: {result_path(profile.name, cell, results_root)})")
         else:
@@ -245,7 +283,7 @@ def _log(text: str) -> None:
     tqdm.write(f"rpmnet ablate: {text}", file=sys.stderr)
 
 
-def merge(profile, results_root="results", davis_root=None, seed=0):
+def merge(profile, results_root="results", davis_root=None, seed=0, data_root="data"):
     """The finished cells of one experiment (profile, data, seed) -> results/table2_<profile>.csv
     (baselines first, then the paper's order); -> that DataFrame. Cells stored from other data,
     seed or step counts are left out (and named)."""
@@ -254,10 +292,11 @@ def merge(profile, results_root="results", davis_root=None, seed=0):
     profile = get_profile(profile) if isinstance(profile, str) else profile
     order = [*BASELINES, *table2().cell]
     stored = [p.stem for p in sorted(folder(profile.name, results_root).glob("*.json"))]
-    rows = {c: finished(profile, c, davis_root, seed, results_root) for c in order if c in stored}
+    rows = {c: finished(profile, c, davis_root, seed, results_root, data_root)
+            for c in order if c in stored}
     other = [c for c, r in rows.items() if r is None]
     if other:
-        _log(f"merge: left out {', '.join(other)} (stored from other data, seed or steps)")
+        _log(f"merge: left out {', '.join(other)} (stored from other data, benchmark, seed or steps)")
     rows = [r for r in rows.values() if r is not None]
     if not rows:
         raise InputError(f"{folder(profile.name, results_root)}: no finished cells for "
@@ -564,12 +603,13 @@ def cli(args) -> int:
     cells = args.cells.split(",") if args.cells else None
     backbones = args.backbones.split(",") if args.backbones else None
     if args.list:
-        print(plan(profile, cells, backbones, args.davis_root, args.seed, args.results_root)
+        print(plan(profile, cells, backbones, args.davis_root, args.seed, args.results_root,
+                   args.data_root)
               .to_string(index=False))
         return 0
     if not args.merge:
         run_ablation(profile, args.davis_root, cells, backbones, args.device, args.seed,
                      args.results_root, args.checkpoints_root, args.data_root)
-    table = merge(profile, args.results_root, args.davis_root, args.seed)
+    table = merge(profile, args.results_root, args.davis_root, args.seed, args.data_root)
     print(f"{Path(args.results_root) / f'table2_{profile.name}.csv'}: {len(table)} cells")
     return 0

@@ -58,10 +58,18 @@ def test_killed_grid_resumes_only_the_missing_cells_and_merges(tmp_path):
     assert list(table.columns) == list(ablation.COLUMNS)
     assert list(table.cell) == CELLS
     assert {"J-Mean", "F-Mean", "J&F-Mean", "paper_J", "paper_F", "train_seconds", "parameters",
-            "git_commit", "rpmnet_version", "data", "device"} <= set(table.columns)
+            "git_commit", "rpmnet_version", "data", "benchmark", "device"} <= set(table.columns)
     assert table.parameters.gt(1e6).all() and table.data.eq("synthetic-smoke").all()
     assert table.paper_J.tolist() == [32.9, 27.1]
     assert np.allclose(table["J&F-Mean"], (table["J-Mean"] + table["F-Mean"]) / 2, atol=0.01)
+
+    # Another seed is another experiment: the cell's checkpoints are not resumed but replaced.
+    roots = dict(results_root=tmp_path / "results", checkpoints_root=tmp_path / "checkpoints",
+                 data_root=tmp_path / "data")
+    rows = ablation.run_ablation("smoke", cells=[CELLS[1]], seed=1, device="cpu", **roots)
+    assert rows.seed.tolist() == [1] and json.loads(second.read_text())["seed"] == 1
+    work = ablation.work_dir("smoke", CELLS[1], tmp_path / "checkpoints")
+    assert json.loads((work / "experiment.json").read_text())["seed"] == 1
 
 
 def test_baseline_cell_is_written_once_and_reused(tmp_path, capsys):
@@ -72,8 +80,13 @@ def test_baseline_cell_is_written_once_and_reused(tmp_path, capsys):
     again = ablation.run_ablation("smoke", cells=["copy-first"], device="cpu", **roots)
     assert path.stat().st_mtime_ns == stamp and "copy-first: skipped" in capsys.readouterr().err
     assert again.equals(rows) and rows["train_steps"].tolist() == [0]
-    # A different seed is a different experiment: the stored row does not count as finished.
-    assert ablation.finished("smoke", "copy-first", seed=1, results_root=tmp_path / "r") is None
+    # A different seed, or a benchmark from another generator version, is another experiment.
+    stored = dict(results_root=tmp_path / "r", data_root=tmp_path / "d")
+    assert ablation.finished("smoke", "copy-first", **stored) is not None
+    assert ablation.finished("smoke", "copy-first", seed=1, **stored) is None
+    manifest = tmp_path / "d" / "synthetic-smoke" / "synthetic.json"
+    manifest.write_text(manifest.read_text().replace('"format": ', '"format": 9'))
+    assert ablation.finished("smoke", "copy-first", **stored) is None
     frames = ablation.per_frame("smoke", "copy-first", tmp_path / "r")
     assert frames.frame.str.len().eq(5).all() and frames.J.between(0, 100).all()
     attributes, source = ablation.attribute_scores("smoke", ["copy-first"],

@@ -236,14 +236,19 @@ def explore_table2(table, interactive: bool):
     return widgets.VBox([measure, output])
 
 
-def explore_masks(root, masks: dict, interactive: bool):
-    """{cell: masks folder} -> sequence, frame and two cells side by side (interactive), else None."""
+def explore_masks(root, cells, masks, interactive: bool):
+    """Sequence, frame and two cells side by side when interactive (Jupyter), else None.
+
+    `masks(cell) -> masks folder` (ablation.masks) is called only for the cells shown."""
     if not interactive:
         return None
+    import functools
+
     import ipywidgets as widgets
 
-    names = sorted(p.name for p in next(iter(masks.values())).iterdir() if p.is_dir())
-    cells = list(masks)
+    cells = list(dict.fromkeys(cells))
+    masks = functools.cache(masks)
+    names = sorted(p.name for p in masks(cells[0]).iterdir() if p.is_dir())
     c = dict(sequence=widgets.Dropdown(options=names, description="sequence"),
              frame=widgets.IntSlider(0, min=0, max=1, description="frame"),
              left=widgets.Dropdown(options=cells, value=cells[0], description="left"),
@@ -252,13 +257,13 @@ def explore_masks(root, masks: dict, interactive: bool):
 
     def update(change=None):
         seq = davis.open_sequence(root, c["sequence"].value)
-        ids = _propagated(masks[c["left"].value], seq)
+        ids = _propagated(masks(c["left"].value), seq)
         c["frame"].max = len(ids) - 1
+        frame_id = ids[min(c["frame"].value, len(ids) - 1)]
         fig = figure(9, 3.2)
         for ax, side in zip(fig.subplots(1, 2), ("left", "right")):
-            _overlay(ax, seq, masks[c[side].value], ids[min(c["frame"].value, len(ids) - 1)])
-            ax.set_title(f"{c[side].value}: {seq.name} {ids[min(c['frame'].value, len(ids) - 1)]}",
-                         fontsize=8)
+            _overlay(ax, seq, masks(c[side].value), frame_id)
+            ax.set_title(f"{c[side].value}: {seq.name} {frame_id}", fontsize=8)
         _show(fig, output)
 
     for control in c.values():
