@@ -268,8 +268,10 @@ def plot_ops_speed(table):
     ax.set_yscale("log")
     ax.set_xticks(x, table["shape"], fontsize=7, rotation=20)
     ax.set_ylabel("seconds, forward + backward")
+    measured = (f"; {table.threads[0]} thread(s), load average {table.load_average[0]}"
+                if "threads" in table and "load_average" in table else "")
     ax.set_title("Deformable convolution at the matching module's shapes "
-                 "(labels: speed-up over torchvision)", fontsize=9)
+                 f"(labels: speed-up over torchvision{measured})", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(axis="y", alpha=0.3, which="both")
     return fig
