@@ -237,7 +237,7 @@ def ops_speed(run):
     if path.is_file():
         table = pd.read_csv(path)
         return table, (f"read from {path.parent.name}/{path.name} (written by `rpmnet bench ops` "
-                       f"on {table.device[0]}, {table.threads[0]} threads, load average "
+                       f"on {table.device[0]}, {_threads(table.threads[0])}, load average "
                        f"{table.load_average[0]})")
     if run.profile.name != "smoke":
         return bench.run(device=str(run.device)), "measured in this notebook by rpmnet.bench.ops.run"
@@ -250,6 +250,10 @@ def ops_speed(run):
     table["speedup_vs_torchvision"] = table.torchvision_s / table.ours_s
     return table, ("measured in this notebook (smoke profile: row 106 at 32x32 only, one timed "
                    "call after one warm-up, with rpmnet.bench.ops's inputs and timing)")
+
+
+def _threads(n) -> str:
+    return f"{n} thread" + ("s" if n != 1 else "")
 
 
 def plot_ops_speed(table):
@@ -268,7 +272,7 @@ def plot_ops_speed(table):
     ax.set_yscale("log")
     ax.set_xticks(x, table["shape"], fontsize=7, rotation=20)
     ax.set_ylabel("seconds, forward + backward")
-    measured = (f"; {table.threads[0]} thread(s), load average {table.load_average[0]}"
+    measured = (f"; {_threads(table.threads[0])}, load average {table.load_average[0]}"
                 if "threads" in table and "load_average" in table else "")
     ax.set_title("Deformable convolution at the matching module's shapes "
                  f"(labels: speed-up over torchvision{measured})", fontsize=9)
