@@ -156,3 +156,22 @@ def test_run_saves_a_captioned_figure(tmp_path):
 def test_setup_rejects_bad_parameters(kwargs, message):
     with pytest.raises(InputError, match=message):
         style.setup("09", **kwargs)
+
+
+def test_data_sheet_of_a_davis_root_without_attributes(tmp_path):
+    from rpmnet.data import davis
+    from rpmnet.viz import training
+
+    rng = np.random.default_rng(0)
+    for name in ("bear", "car"):
+        for t in range(3):
+            davis.write_image(tmp_path / "JPEGImages" / "480p" / name / f"{t:05d}.jpg",
+                              rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+            davis.write_label(tmp_path / "Annotations" / "480p" / name / f"{t:05d}.png",
+                              np.eye(24, 32, dtype=np.uint8))
+    split = tmp_path / "ImageSets" / "2017" / "train.txt"
+    split.parent.mkdir(parents=True)
+    split.write_text("bear\ncar\n")
+    run = style.setup("02", "smoke", davis_root=tmp_path, results_dir=tmp_path / "results")
+    fig = training.data_sheet(run, frames=3)
+    assert [ax.get_ylabel() for ax in fig.axes[::3]] == ["bear", "car"]

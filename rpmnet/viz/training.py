@@ -36,6 +36,27 @@ def benchmark_root(run) -> Path:
     return run.davis_root or ensure_benchmark(run.profile, root=run.data_dir)
 
 
+def data_sheet(run, sequences: int = 8, frames: int = 6):
+    """The training data at a glance: the built-in benchmark's contact sheet (with attributes),
+    or for a DAVIS root, evenly spaced frames of its first train sequences with their masks."""
+    from ..data import davis
+    from ..data.synthetic import contact_sheet, overlay
+
+    root = benchmark_root(run)
+    if (root / "attributes.csv").is_file():
+        return contact_sheet(root)
+    split = davis.open_split(root, "train")[:sequences]
+    fig = figure(1.6 * frames, 0.95 * len(split) + 0.3, layout="compressed")
+    axes = fig.subplots(len(split), frames, squeeze=False)
+    for row, seq in zip(axes, split):
+        for ax, t in zip(row, np.linspace(0, len(seq) - 1, frames).round().astype(int)):
+            ax.imshow(overlay(seq.frame(t), seq.label(t)))
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(seq.name, fontsize=7)
+    return fig
+
+
 def describe_config(cfg):
     """A TrainConfig, with the profile's defaults filled in, as a one-column table."""
     import dataclasses
