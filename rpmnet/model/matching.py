@@ -51,12 +51,17 @@ LAYERS = {"deformable": DeformConv, "standard": Conv, "dilated": Conv}
 class Matching(nn.Module):
     """Rows 106-108 (or a Table 2 variant): concatenated features -> flow."""
 
-    def __init__(self, matching: str = "deformable", layers: int = 3, dilation: int = 1):
+    def __init__(self, matching: str = "deformable", layers: int = 3, dilation: int = 1,
+                 norm: str = "batchnorm"):
         super().__init__()
-        ModelConfig(matching=matching, layers=layers, dilation=dilation)  # Table 2 settings only
+        ModelConfig(matching=matching, layers=layers, dilation=dilation, norm=norm)  # Table 2 only
         widths = (IN_CHANNELS,) + WIDTHS[layers]
         self.layers = nn.ModuleList(LAYERS[matching](i, o, dilation)
                                     for i, o in zip(widths[:-1], widths[1:]))
+        # ASSUMPTION 9: BatchNorm before each hidden ReLU. Without it the ReLUs of rows 106-107
+        # died within ~50 Adam steps from scratch and the flow stayed at zero.
+        self.norms = nn.ModuleList(nn.BatchNorm2d(o) if norm == "batchnorm" else nn.Identity()
+                                   for o in widths[1:-1])
         # The flow starts at exactly zero, so row 109 starts as the identity warp: the first
         # loss is the plain frame difference and the warp's image gradients are meaningful,
         # rather than a random displacement that samples arbitrary pixels.
@@ -71,7 +76,7 @@ class Matching(nn.Module):
             x, offset = layer(x)
             offsets.append(offset)
             if i < len(self.layers) - 1:  # ReLU after rows 106, 107; row 108's output is the flow
-                x = F.relu(x)
+                x = F.relu(self.norms[i](x))
         return (x, offsets) if return_offsets else x
 
     @torch.no_grad()

@@ -24,11 +24,11 @@ def _shape(t) -> tuple:
 
 class RPMNet(nn.Module):
     def __init__(self, backbone: str = "resnet101", matching: str = "deformable", layers: int = 3,
-                 dilation: int = 1):
+                 dilation: int = 1, norm: str = "batchnorm"):
         super().__init__()
-        self.config = ModelConfig(backbone, matching, layers, dilation)
+        self.config = ModelConfig(backbone, matching, layers, dilation, norm)
         self.embedding = Embedding(backbone)
-        self.matching = Matching(matching, layers, dilation)
+        self.matching = Matching(matching, layers, dilation, norm)
         self.warp = Warp()                                   # row 109
 
     @classmethod

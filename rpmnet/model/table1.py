@@ -68,6 +68,8 @@ def architecture_table(backbone: str = "resnet101", height: int = 256, width: in
 
     deconv = "3×3 transposed conv, {}, stride 2; add features from layer {} and features from layer {}"
     deform = "3×3 deformable conv, {}, stride 1; offset conv : 3×3 conv, 18, stride 1"
+    norm_note = ("then BatchNorm and ReLU (ASSUMPTION 9)" if model.config.norm == "batchnorm"
+                 else "then ReLU")
     # (number, description, paper shape, module to hook ('pre' = its input), note)
     groups = [
         ("IE1", "target frame", _shape_text(3, H, W), None, ""),
@@ -87,14 +89,16 @@ def architecture_table(backbone: str = "resnet101", height: int = 256, width: in
         ("IM1", "concatenated features", _shape_text(2 * STEM_WIDTH, h, w), ("pre", mat), ""),
         ("IM2", "reference image (training) or t−1 segmentation mask (inference)",
          _shape_text(3, H, W), None, "training form; at inference 1 + K mask channels (ASSUMPTION 6)"),
-        ("106", deform.format(32), _shape_text(32, h, w), mat.layers[0], ""),
-        ("107", deform.format(16), _shape_text(16, h, w), mat.layers[1], ""),
+        ("106", deform.format(32), _shape_text(32, h, w), mat.layers[0], norm_note),
+        ("107", deform.format(16), _shape_text(16, h, w), mat.layers[1], norm_note),
         ("108", deform.format(2), _shape_text(2, h, w), mat.layers[2], ""),
         ("109", "1×1 deformable conv, 3, stride 1; offset : feature maps from layer 108",
          _shape_text(3, h, w), model.warp, "a bilinear warp, no parameters (ASSUMPTION 1)"),
     ]
     # Which modules' parameters each row group owns (105 is hooked on the whole embedding).
-    owners = {"105": emb.decoder[3]}
+    # 106 and 107 also own the BatchNorm that follows them (ASSUMPTION 9).
+    owners = {"105": [emb.decoder[3]], "106": [mat.layers[0], mat.norms[0]],
+              "107": [mat.layers[1], mat.norms[1]]}
 
     measured, handles = {}, []
 
@@ -123,13 +127,13 @@ def architecture_table(backbone: str = "resnet101", height: int = 256, width: in
     depth_rows = iter(_depth_rows(backbone, len(mat.layers)))
     rows = []
     for number, description, paper, module, note in groups:
-        owner = owners.get(number, None if isinstance(module, tuple) else module)
+        owner = owners.get(number, None if isinstance(module, tuple) or module is None else [module])
         rows.append(dict(
             number=number,
             rows_at_depth="" if number.startswith("I") else next(depth_rows),  # inputs: no row
             description=description, paper_shape=paper, output_shape=measured[number],
             match=paper == measured[number],
-            params=0 if owner is None else sum(p.numel() for p in owner.parameters()),
+            params=0 if owner is None else sum(p.numel() for m in owner for p in m.parameters()),
             note=note))
     return pd.DataFrame(rows)
 
