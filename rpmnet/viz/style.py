@@ -111,9 +111,10 @@ class Run:
             print(f"saved {display_path(path)}")
 
 
-# Figures full of photos compress badly as PNG; above this size they are stored with a
-# 256-colour palette (about 3x smaller, no visible change at their size). Plots stay exact.
-PALETTE_ABOVE_BYTES = 300_000
+# Grids of photos compress badly as PNG; above this size they are stored with a 256-colour
+# palette (about 3x smaller, no visible change in photos). Below it, plots stay exact: a palette
+# bands smooth colour keys such as the flow wheel.
+PALETTE_ABOVE_BYTES = 600_000
 
 
 def save_figure(fig, path, caption: str | None = None, dpi: int = 110) -> Path:
