@@ -326,7 +326,7 @@ _OURS = {"JPEGImages", "Annotations", "ImageSets", "attributes.csv", MANIFEST}
 def generate(out, seed: int = 0, size=(240, 432), sequences: int = 12, frames: int = 40,
              val_fraction: float = 0.5, force: bool = False) -> Path:
     """Write the benchmark to `out` (DAVIS-2017 layout) unless it is already there, complete."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     out = Path(out)
     H, W = size
