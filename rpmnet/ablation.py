@@ -27,7 +27,7 @@ import warnings
 from pathlib import Path
 
 from . import __version__
-from .config import BACKBONES, get_profile, resolve_device, table2
+from .config import BACKBONES, ModelConfig, get_profile, resolve_device, table2
 from .errors import InputError
 from .fileio import write_csv, write_text
 
@@ -141,7 +141,6 @@ def _work(profile, cell, davis_root, seed, checkpoints_root, data_root) -> Path:
 
 def _train(cell, profile, root, work, device, seed) -> Path:
     """Train one Table 2 cell in `work`, resuming its last checkpoint; -> its final checkpoint."""
-    from .config import ModelConfig
     from .train import TrainConfig, train
 
     cfg = ModelConfig.from_cell(cell)
@@ -331,7 +330,7 @@ def _layout(values: dict, fill=float("nan")):
 
     rows = _rows()
     index = pd.MultiIndex.from_tuples([label for label, _ in rows], names=ROW_NAMES)
-    data = [[values.get(f"{b}-{m}-l{l}-d{d}", fill) for b in BACKBONES] for _, (m, d, l) in rows]
+    data = [[values.get(ModelConfig(b, m, l, d).cell, fill) for b in BACKBONES] for _, (m, d, l) in rows]
     return pd.DataFrame(data, index=index, columns=[BACKBONE_NAMES[b] for b in BACKBONES])
 
 
