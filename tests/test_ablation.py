@@ -105,7 +105,8 @@ def test_unknown_cell_or_backbone_exits_2(tmp_path, capsys):
 
 
 def test_grid_follows_the_profile():
-    assert ablation.grid("smoke") == ["copy-first", "zero-flow", *table2().cell[table2().backbone == "resnet18"]]
+    resnet18 = table2().cell[table2().backbone == "resnet18"]
+    assert ablation.grid("smoke") == ["copy-first", "zero-flow", *resnet18]
     assert len(ablation.grid("cpu")) == 2 + 28
     with pytest.raises(InputError, match="unknown cell 'nope'"):
         ablation.grid("smoke", cells=["nope"])
