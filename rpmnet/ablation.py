@@ -63,7 +63,10 @@ def grid(profile, cells=None, backbones=None) -> list[str]:
     unknown = [b for b in backbones if b not in BACKBONES]
     if unknown:
         raise InputError(f"unknown backbone {unknown[0]!r}; allowed: {', '.join(BACKBONES)}")
-    return [*BASELINES, *table.cell[table.backbone.isin(backbones)]]
+    chosen = table.backbone.isin(backbones)
+    if profile.ablation_matchings is not None:  # smoke: one cell per kind of matching module
+        chosen &= table.cell.str.split("-", n=1).str[1].isin(profile.ablation_matchings)
+    return [*BASELINES, *table.cell[chosen]]
 
 
 def folder(profile_name: str, results_root="results") -> Path:
@@ -124,7 +127,17 @@ def _wanted(profile, cell, davis_root, seed, data_root) -> dict:
     """What identifies a cell's experiment; a stored cell or work folder is reused only if equal."""
     steps = 0 if cell in BASELINES else profile.steps_for(cell.split("-")[0])
     return dict(train_steps=steps, data=data_label(profile, davis_root),
-                benchmark=benchmark_id(profile, davis_root, data_root), seed=seed)
+                benchmark=benchmark_id(profile, davis_root, data_root), seed=seed,
+                settings=settings_id(profile))
+
+
+def settings_id(profile) -> str:
+    """A fingerprint of everything else that shapes a result: the profile's values and the
+    assumptions' defaults, so a cell computed under other settings is never reused."""
+    from .config import ASSUMPTIONS
+
+    text = repr(profile) + repr(sorted((a.name, a.default) for a in ASSUMPTIONS.values()))
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
 def _work(profile, cell, davis_root, seed, checkpoints_root, data_root) -> Path:

@@ -166,6 +166,7 @@ class Profile:
     # ablation (rpmnet ablate)
     ablation_backbones: tuple = BACKBONES
     ablation_steps: dict = field(default_factory=dict)   # backbone -> steps; missing = steps
+    ablation_matchings: tuple | None = None  # e.g. ("deformable-l3-d1",); None = all seven
     # notebooks
     fig2_frames: int = 8
 
@@ -179,7 +180,8 @@ class Profile:
 PROFILES = {p.name: p for p in [
     Profile("smoke", "CI: every notebook in about a minute; numbers are meaningless",
             synth_size=(64, 96), synth_sequences=4, synth_frames=6, crop=64, batch_size=2, steps=3,
-            max_frames=5, val_sequences=2, ablation_backbones=("resnet18",), fig2_frames=3),
+            max_frames=5, val_sequences=2, ablation_backbones=("resnet18",),
+            ablation_matchings=("deformable-l3-d1", "standard-l3-d1", "dilated-l3-d3"), fig2_frames=3),
     Profile("quick", "make reproduce: all notebooks in about 15 minutes on a 2-core laptop",
             synth_size=(120, 216), synth_sequences=8, synth_frames=24, crop=96, batch_size=4,
             steps=150, max_frames=24, val_sequences=4, ablation_backbones=("resnet18",),

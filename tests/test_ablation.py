@@ -105,8 +105,11 @@ def test_unknown_cell_or_backbone_exits_2(tmp_path, capsys):
 
 
 def test_grid_follows_the_profile():
-    resnet18 = table2().cell[table2().backbone == "resnet18"]
-    assert ablation.grid("smoke") == ["copy-first", "zero-flow", *resnet18]
+    resnet18 = list(table2().cell[table2().backbone == "resnet18"])
+    assert ablation.grid("quick") == ["copy-first", "zero-flow", *resnet18]
+    # smoke keeps one cell per kind of matching module, in the paper's order
+    assert ablation.grid("smoke") == ["copy-first", "zero-flow", "resnet18-deformable-l3-d1",
+                                      "resnet18-standard-l3-d1", "resnet18-dilated-l3-d3"]
     assert len(ablation.grid("cpu")) == 2 + 28
     with pytest.raises(InputError, match="unknown cell 'nope'"):
         ablation.grid("smoke", cells=["nope"])
