@@ -192,3 +192,15 @@ def test_bad_inputs_exit_2(tmp_path, tiny_checkpoint, capsys):
     assert str(missing) in capsys.readouterr().err
     assert main(["propagate", "--baseline", "zero-flow", "--davis-root", str(tmp_path / "absent")]) == 2
     assert not (tmp_path / "o" / "empty").exists()
+
+
+def test_labels_equal_a_plain_argmax_including_ties():
+    import torch.nn.functional as F
+
+    from rpmnet.propagate import _labels
+
+    soft = torch.rand(1, 4, 30, 53, generator=torch.Generator().manual_seed(0))
+    soft[..., :5, :5] = 0.25                     # ties: the lower id wins, as in argmax
+    full = (119, 211)
+    plain = F.interpolate(soft, size=full, mode="bilinear", align_corners=False).argmax(1)[0]
+    assert np.array_equal(_labels(soft, full), plain.to(torch.uint8).numpy())
