@@ -33,7 +33,8 @@ def load(path, map_location="cpu") -> dict:
     """Read and check a checkpoint. Unreadable, foreign or incomplete files are InputErrors."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: checkpoint file does not exist")
+        what = "is a folder, not a checkpoint file" if path.is_dir() else "checkpoint file does not exist"
+        raise InputError(f"{path}: {what}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError,

@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import InputError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -18,8 +20,11 @@ def atomic_path(path: str | os.PathLike):
     same folder (so the final rename is atomic on POSIX).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as err:  # a read-only or impossible output folder is the user's to fix
+        raise InputError(f"{path}: cannot write here ({err.strerror or err})") from None
     os.close(fd)
     # mkstemp creates 0600; give the final file the mode an ordinary open() would have.
     os.chmod(tmp, 0o666 & ~_UMASK)

@@ -178,6 +178,11 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
 
     from .checkpoint import load_model
 
+    if max_frames is not None and max_frames < 3:
+        # the evaluation leaves out the first and the last frame: fewer than 3 scores nothing
+        raise InputError(f"max_frames={max_frames}: need at least 3 frames (or None for all)")
+    if isinstance(sequences, int) and sequences < 1:
+        raise InputError(f"sequences={sequences}: need at least 1 (or None for all)")
     device = resolve_device(device)
     split_file = davis.split_file(davis_root, split)
     names = _select(davis.sequence_names(davis_root, split), sequences, split_file)

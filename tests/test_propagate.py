@@ -204,3 +204,12 @@ def test_labels_equal_a_plain_argmax_including_ties():
     full = (119, 211)
     plain = F.interpolate(soft, size=full, mode="bilinear", align_corners=False).argmax(1)[0]
     assert np.array_equal(_labels(soft, full), plain.to(torch.uint8).numpy())
+
+
+@pytest.mark.parametrize("kwargs, message", [(dict(max_frames=2), "at least 3 frames"),
+                                             (dict(sequences=0), "at least 1")])
+def test_propagate_rejects_empty_work(tmp_path, kwargs, message):
+    from rpmnet.errors import InputError
+
+    with pytest.raises(InputError, match=message):
+        propagate.propagate_davis("copy-first", tmp_path, out=tmp_path / "out", **kwargs)

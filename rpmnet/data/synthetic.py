@@ -345,10 +345,13 @@ def generate(out, seed: int = 0, size=(240, 432), sequences: int = 12, frames: i
         raise InputError(f"{out}: exists and is not a synthetic benchmark; choose another folder "
                          f"or remove it")
     rows = schedule(seed, sequences, val_fraction)
-    out.parent.mkdir(parents=True, exist_ok=True)
     # A fresh hidden folder beside `out`; mkdir (not mkdtemp's 0700) so the benchmark gets the umask.
     tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    tmp.mkdir()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as err:
+        raise InputError(f"{out}: cannot write the benchmark here ({err.strerror or err})") from None
     try:
         void_width = max(1, round(min(H, W) / 240))
         for i, row in enumerate(tqdm(rows, desc=f"synth {out.name}", unit="seq", disable=None)):
