@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 from . import __version__
@@ -38,7 +39,8 @@ BASELINES = {
 }
 SCORES = ("J-Mean", "F-Mean", "J&F-Mean", "J-Recall", "J-Decay", "F-Recall", "F-Decay")
 SETTING = ("cell", "backbone", "matching", "kernel", "dilation", "layers")
-COLUMNS = (*SETTING, *SCORES, "paper_J", "paper_F", "train_steps", "train_seconds",
+LOSSES = ("train_loss", "zero_flow_loss", "loss_ratio")    # the last 10% of training's log
+COLUMNS = (*SETTING, *SCORES, "paper_J", "paper_F", "train_steps", "train_seconds", *LOSSES,
            "propagate_seconds", "parameters", "data", "benchmark", "device", "seed", "rpmnet_version",
            "git_commit")
 REPO = Path(__file__).resolve().parents[1]
@@ -69,19 +71,36 @@ def grid(profile, cells=None, backbones=None) -> list[str]:
     return [*BASELINES, *table.cell[chosen]]
 
 
-def folder(profile_name: str, results_root="results") -> Path:
-    return Path(results_root) / "table2" / profile_name
+def run_name(profile_name: str, seed: int = 0) -> str:
+    """A grid's name in paths: the profile's for seed 0, "<profile>-seed<N>" otherwise, so that
+    rerunning a grid with another seed adds to the seed-0 results instead of replacing them."""
+    return profile_name if seed == 0 else f"{profile_name}-seed{seed}"
 
 
-def result_path(profile_name: str, cell: str, results_root="results", kind="json") -> Path:
-    """<cell>.json (the row, the "done" marker), <cell>.objects.csv, <cell>.frames.csv."""
-    suffix = {"json": ".json", "objects": ".objects.csv", "frames": ".frames.csv"}[kind]
-    return folder(profile_name, results_root) / f"{cell}{suffix}"
+def _seed_flag(seed: int) -> str:
+    return f" --seed {seed}" if seed else ""
 
 
-def work_dir(profile_name: str, cell: str, checkpoints_root="checkpoints") -> Path:
+def folder(profile_name: str, results_root="results", seed: int = 0) -> Path:
+    return Path(results_root) / "table2" / run_name(profile_name, seed)
+
+
+def result_path(profile_name: str, cell: str, results_root="results", kind="json", seed: int = 0) -> Path:
+    """<cell>.json (the row, the "done" marker), <cell>.objects.csv, <cell>.frames.csv, and
+    <cell>.train.csv (the training log: loss and zero-flow loss per step)."""
+    suffix = {"json": ".json", "objects": ".objects.csv", "frames": ".frames.csv",
+              "train": ".train.csv"}[kind]
+    return folder(profile_name, results_root, seed) / f"{cell}{suffix}"
+
+
+def merged_path(profile_name: str, results_root="results", seed: int = 0) -> Path:
+    """results/table2_<profile>.csv (table2_<profile>-seed<N>.csv for another seed)."""
+    return Path(results_root) / f"table2_{run_name(profile_name, seed)}.csv"
+
+
+def work_dir(profile_name: str, cell: str, checkpoints_root="checkpoints", seed: int = 0) -> Path:
     """Training checkpoints (train's out) and masks/ of one cell."""
-    return Path(checkpoints_root) / "table2" / profile_name / cell
+    return Path(checkpoints_root) / "table2" / run_name(profile_name, seed) / cell
 
 
 def git_commit() -> str:
@@ -101,7 +120,7 @@ def benchmark_root(profile, davis_root=None, data_root="data") -> Path:
         return Path(davis_root).resolve()
     from .data.synthetic import ensure_benchmark
 
-    return ensure_benchmark(profile.name, root=data_root).resolve()
+    return ensure_benchmark(profile, root=data_root).resolve()
 
 
 def data_label(profile, davis_root=None) -> str:
@@ -143,7 +162,7 @@ def settings_id(profile) -> str:
 def _work(profile, cell, davis_root, seed, checkpoints_root, data_root) -> Path:
     """The cell's work folder (checkpoints, masks/), emptied first if another experiment left it:
     resuming a checkpoint of other data, benchmark, seed or steps would be wrong."""
-    work = work_dir(profile.name, cell, checkpoints_root)
+    work = work_dir(profile.name, cell, checkpoints_root, seed)
     marker, wanted = work / "experiment.json", _wanted(profile, cell, davis_root, seed, data_root)
     if work.exists() and (not marker.is_file() or json.loads(marker.read_text()) != wanted):
         shutil.rmtree(work)
@@ -217,6 +236,7 @@ def run_cell(cell, profile, davis_root=None, device="auto", seed=0, results_root
         state = load(method)  # seconds: summed over every resumed part of the training
         row.update(train_steps=int(state["step"]), train_seconds=round(float(state["seconds"]), 1),
                    parameters=load_model(method).parameter_counts()["total"])
+        keep_log(profile.name, cell, results_root, checkpoints_root, seed)
     began = time.perf_counter()
     out = _propagate(method, profile, root, work / "masks", device, davis_root is None)
     row["propagate_seconds"] = round(time.perf_counter() - began, 1)
@@ -224,10 +244,33 @@ def run_cell(cell, profile, davis_root=None, device="auto", seed=0, results_root
     scores, objects = summarize(sequences)
     row.update({k: round(100 * float(scores[k].iloc[0]), 2) for k in SCORES})
     row.update(device=str(device), rpmnet_version=__version__, git_commit=git_commit())
-    write_csv(result_path(profile.name, cell, results_root, "objects"), objects)
-    write_csv(result_path(profile.name, cell, results_root, "frames"), per_frame_table(sequences))
-    write_text(result_path(profile.name, cell, results_root), json.dumps(_plain(row), indent=1) + "\n")
+    path = partial(result_path, profile.name, cell, results_root, seed=seed)
+    write_csv(path(kind="objects"), objects)
+    write_csv(path(kind="frames"), per_frame_table(sequences))
+    write_text(path(), json.dumps(_plain(row), indent=1) + "\n")
     return row
+
+
+def keep_log(profile_name, cell, results_root="results", checkpoints_root="checkpoints", seed=0) -> bool:
+    """Copy a trained cell's log.csv beside its results (checkpoints are not committed, the loss
+    curves are); False if there is no log to copy."""
+    log = work_dir(profile_name, cell, checkpoints_root, seed) / "log.csv"
+    if not log.is_file():
+        return False
+    write_text(result_path(profile_name, cell, results_root, "train", seed), log.read_text())
+    return True
+
+
+def training_losses(profile_name, cell, results_root="results", seed=0) -> dict:
+    """The cell's final training losses (train.final_losses of its stored log); NaN if none."""
+    import pandas as pd
+
+    from .train import final_losses
+
+    path = result_path(profile_name, cell, results_root, "train", seed)
+    if cell in BASELINES or not path.is_file():
+        return dict.fromkeys(LOSSES, float("nan"))
+    return final_losses(pd.read_csv(path))
 
 
 def _plain(row: dict) -> dict:
@@ -239,7 +282,7 @@ def finished(profile, cell, davis_root=None, seed=0, results_root="results",
              data_root="data") -> dict | None:
     """The stored row of a cell if it was computed with this profile's steps, data and seed."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
-    path = result_path(profile.name, cell, results_root)
+    path = result_path(profile.name, cell, results_root, seed=seed)
     if not path.is_file():
         return None
     row = json.loads(path.read_text())
@@ -278,7 +321,7 @@ def run_ablation(profile, davis_root=None, cells=None, backbones=None, device="a
         bar.set_postfix(cell=cell)
         row = finished(profile, cell, davis_root, seed, results_root, data_root)
         if row is not None:
-            _log(f"{cell}: skipped (finished: {result_path(profile.name, cell, results_root)})")
+            _log(f"{cell}: skipped (finished: {result_path(profile.name, cell, results_root, seed=seed)})")
         else:
             began = time.perf_counter()
             row = run_cell(cell, profile, davis_root, device, seed, results_root, checkpoints_root,
@@ -295,7 +338,8 @@ def _log(text: str) -> None:
     tqdm.write(f"rpmnet ablate: {text}", file=sys.stderr)
 
 
-def merge(profile, results_root="results", davis_root=None, seed=0, data_root="data"):
+def merge(profile, results_root="results", davis_root=None, seed=0, data_root="data",
+          checkpoints_root="checkpoints"):
     """The finished cells of one experiment (profile, data, seed) -> results/table2_<profile>.csv
     (baselines first, then the paper's order); -> that DataFrame. Cells stored from other data,
     seed or step counts are left out (and named)."""
@@ -303,19 +347,44 @@ def merge(profile, results_root="results", davis_root=None, seed=0, data_root="d
 
     profile = get_profile(profile) if isinstance(profile, str) else profile
     order = [*BASELINES, *table2().cell]
-    stored = [p.stem for p in sorted(folder(profile.name, results_root).glob("*.json"))]
+    stored = [p.stem for p in sorted(folder(profile.name, results_root, seed).glob("*.json"))]
     rows = {c: finished(profile, c, davis_root, seed, results_root, data_root)
             for c in order if c in stored}
     other = [c for c, r in rows.items() if r is None]
     if other:
         _log(f"merge: left out {', '.join(other)} (stored from other data, benchmark, seed or steps)")
     rows = [r for r in rows.values() if r is not None]
+    for row in rows:  # a log left in checkpoints/ by a run of older code is kept now
+        path = result_path(profile.name, row["cell"], results_root, "train", seed)
+        if row["cell"] not in BASELINES and not path.is_file():
+            keep_log(profile.name, row["cell"], results_root, checkpoints_root, seed)
+        losses = training_losses(profile.name, row["cell"], results_root, seed)
+        row.update({k: round(v, 6) for k, v in losses.items()})
     if not rows:
-        raise InputError(f"{folder(profile.name, results_root)}: no finished cells for "
+        raise InputError(f"{folder(profile.name, results_root, seed)}: no finished cells for "
                          f"{data_label(profile, davis_root)}, seed {seed}; run "
-                         f"`rpmnet ablate --profile {profile.name}` first")
+                         f"`rpmnet ablate --profile {profile.name}{_seed_flag(seed)}` first")
     table = _typed(pd.DataFrame(rows))
-    write_csv(Path(results_root) / f"table2_{profile.name}.csv", table)
+    write_csv(merged_path(profile.name, results_root, seed), table)
+    return table
+
+
+def seed_runs(profile, results_root="results", davis_root=None, data_root="data", seeds=range(10)):
+    """J&F (%) of every cell that finished under more than one seed: one column per seed, plus the
+    range (max - min). Empty when only one seed ran. Measures how far a retraining alone moves a
+    cell, the yardstick for differences between cells."""
+    import pandas as pd
+
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    values = {}
+    for seed in seeds:
+        for path in sorted(folder(profile.name, results_root, seed).glob("*.json")):
+            row = finished(profile, path.stem, davis_root, seed, results_root, data_root)
+            if row is not None and path.stem not in BASELINES:
+                values.setdefault(path.stem, {})[f"seed {seed}"] = row["J&F-Mean"]
+    table = pd.DataFrame.from_dict({c: v for c, v in values.items() if len(v) > 1}, orient="index")
+    if not table.empty:
+        table["range"] = table.max(axis=1) - table.min(axis=1)
     return table
 
 
@@ -396,6 +465,16 @@ def rank_agreement(table, metric="J&F") -> dict:
     return dict(rho=float(result.statistic), pvalue=float(result.pvalue), n=len(s))
 
 
+def _spearman(a, b) -> float:
+    """Spearman's rho of two columns over their rows with both values; NaN if under 3 rows."""
+    from scipy.stats import spearmanr
+
+    both = [(x, y) for x, y in zip(a, b) if x == x and y == y]
+    if len(both) < 3 or len({x for x, _ in both}) < 2 or len({y for _, y in both}) < 2:
+        return float("nan")
+    return float(spearmanr(*zip(*both)).statistic)
+
+
 def deformable_wins(table, metric="J&F"):
     """Per backbone that ran: is deformable matching the best of its column, in the paper and
     in ours, and by how much it leads (or trails) the best other setting."""
@@ -416,6 +495,34 @@ def deformable_wins(table, metric="J&F"):
             row[f"{source}_deformable_wins"] = bool(len(others) and deformable > others.max())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def by_backbone(table):
+    """Per backbone column that ran: training steps, minutes spent (training + propagation,
+    summed over its cells), and the mean J&F of its cells, ours and the paper's."""
+    import pandas as pd
+
+    s = scores(table).join(table2().set_index("cell")[["backbone"]])
+    trained = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])
+    rows = []
+    for backbone, cells in trained.groupby("backbone", sort=False):
+        rows.append({"backbone": BACKBONE_NAMES[backbone], "cells": len(cells),
+                     "train_steps": int(cells.train_steps.max()),
+                     "minutes": round(float((cells.train_seconds + cells.propagate_seconds).sum()) / 60, 1),
+                     "ours J&F (mean)": round(float(cells["J&F-Mean"].mean()), 1),
+                     "paper J&F (mean)": round(float(s.loc[cells.cell, "paper"].mean()), 1),
+                     "ours best": cells.loc[cells["J&F-Mean"].idxmax(), "cell"]})
+    order = {BACKBONE_NAMES[b]: i for i, b in enumerate(BACKBONES)}
+    return pd.DataFrame(rows).sort_values("backbone", key=lambda c: c.map(order)).reset_index(drop=True)
+
+
+def below_baseline(table, baseline="zero-flow"):
+    """The trained cells whose J&F does not beat a baseline's, with how well they learned their
+    training task (loss_ratio) and for how many steps."""
+    level = table.set_index("cell").loc[baseline, "J&F-Mean"]
+    trained = table[~table.cell.isin(list(BASELINES))]
+    below = trained[trained["J&F-Mean"] <= level]
+    return below.set_index("cell")[["J&F-Mean", "loss_ratio", "train_steps"]]
 
 
 def best_cell(table) -> str:
@@ -460,6 +567,8 @@ def summary(table, metric="J&F") -> dict:
         copy_first=float(baseline["copy-first"]), zero_flow=float(baseline["zero-flow"]),
         above_copy_first=int((trained["J&F-Mean"] > baseline["copy-first"]).sum()),
         above_zero_flow=int((trained["J&F-Mean"] > baseline["zero-flow"]).sum()),
+        below_zero_flow=list(trained.cell[trained["J&F-Mean"] <= baseline["zero-flow"]]),
+        learning_rho=_spearman(trained.loss_ratio, trained["J&F-Mean"]),
         train_minutes=float(trained.train_seconds.sum() / 60),
         steps=sorted(set(trained.train_steps.astype(int))))
 
@@ -496,14 +605,15 @@ def sequence_attributes(root):
                   f"split by camera shake, fast motion, deformation and occlusion")
 
 
-def per_object(profile, cell, results_root="results"):
+def per_object(profile, cell, results_root="results", seed=0):
     """Official per-object scores of a finished cell (J/F in %, one row per <seq>_<k>)."""
     import pandas as pd
 
     name = profile if isinstance(profile, str) else profile.name
-    path = result_path(name, cell, results_root, "objects")
+    path = result_path(name, cell, results_root, "objects", seed)
     if not path.is_file():
-        raise InputError(f"{path}: missing; run `rpmnet ablate --profile {name} --cells {cell}`")
+        raise InputError(f"{path}: missing; run `rpmnet ablate --profile {name} --cells {cell}"
+                         f"{_seed_flag(seed)}`")
     objects = pd.read_csv(path)
     objects["sequence"] = objects["Sequence"].str.rsplit("_", n=1).str[0]
     for k in ("J-Mean", "F-Mean"):
@@ -512,26 +622,27 @@ def per_object(profile, cell, results_root="results"):
     return objects
 
 
-def per_sequence(profile, cell, results_root="results"):
+def per_sequence(profile, cell, results_root="results", seed=0):
     """J, F and J&F (%) per val sequence: the mean over its objects."""
-    objects = per_object(profile, cell, results_root)
+    objects = per_object(profile, cell, results_root, seed)
     return objects.groupby("sequence", sort=False)[["J-Mean", "F-Mean", "J&F-Mean"]].mean()
 
 
-def per_frame(profile, cell, results_root="results"):
+def per_frame(profile, cell, results_root="results", seed=0):
     """J and F (%) of every evaluated frame of every object of a finished cell."""
     import pandas as pd
 
     name = profile if isinstance(profile, str) else profile.name
-    path = result_path(name, cell, results_root, "frames")
+    path = result_path(name, cell, results_root, "frames", seed)
     if not path.is_file():
-        raise InputError(f"{path}: missing; run `rpmnet ablate --profile {name} --cells {cell}`")
+        raise InputError(f"{path}: missing; run `rpmnet ablate --profile {name} --cells {cell}"
+                         f"{_seed_flag(seed)}`")
     frames = pd.read_csv(path, dtype={"frame": str})
     frames[["J", "F"]] = 100 * frames[["J", "F"]]
     return frames
 
 
-def attribute_scores(profile, cells, root, results_root="results"):
+def attribute_scores(profile, cells, root, results_root="results", seed=0):
     """J&F (%) per attribute for each cell: the mean over the objects of the val sequences that
     show it (and "none": sequences with none of the four). -> (attribute x cell DataFrame, the
     attributes' source), or (None, why not)."""
@@ -542,7 +653,7 @@ def attribute_scores(profile, cells, root, results_root="results"):
         return None, source
     columns, scored = {}, set()
     for cell in cells:
-        objects = per_object(profile, cell, results_root)
+        objects = per_object(profile, cell, results_root, seed)
         scored |= set(objects.sequence)
         flags = attrs.reindex(objects.sequence).fillna(False).astype(bool).set_axis(objects.index)
         column = {a: objects.loc[flags[a], "J&F-Mean"].mean() for a in ATTRIBUTES}
@@ -622,6 +733,7 @@ def cli(args) -> int:
     if not args.merge:
         run_ablation(profile, args.davis_root, cells, backbones, args.device, args.seed,
                      args.results_root, args.checkpoints_root, args.data_root)
-    table = merge(profile, args.results_root, args.davis_root, args.seed, args.data_root)
-    print(f"{Path(args.results_root) / f'table2_{profile.name}.csv'}: {len(table)} cells")
+    table = merge(profile, args.results_root, args.davis_root, args.seed, args.data_root,
+                  args.checkpoints_root)
+    print(f"{merged_path(profile.name, args.results_root, args.seed)}: {len(table)} cells")
     return 0

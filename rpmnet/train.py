@@ -250,6 +250,14 @@ class CsvLog:
         self.file.close()
 
 
+def final_losses(log, share: float = 0.1) -> dict:
+    """Mean loss and zero-flow loss over the last `share` of a log.csv's rows, and their ratio:
+    what the flow achieved at the end of training (1 = no better than copying the reference)."""
+    last = log.tail(max(1, round(len(log) * share)))
+    loss, zero = float(last["loss"].mean()), float(last["zero_flow_loss"].mean())
+    return dict(train_loss=loss, zero_flow_loss=zero, loss_ratio=loss / zero)
+
+
 def _check_resumable(path, state, cfg: TrainConfig) -> None:
     saved = state.get("train_config")
     if not isinstance(saved, dict) or "optimizer" not in state or "rng" not in state:

@@ -51,7 +51,7 @@ def test_killed_grid_resumes_only_the_missing_cells_and_merges(tmp_path):
     assert (first.read_bytes(), first.stat().st_mtime_ns) == kept
     row = json.loads(second.read_text())
     assert row["cell"] == CELLS[1] and row["train_steps"] == 3 and 0 <= row["J&F-Mean"] <= 100
-    for kind in ("objects", "frames"):
+    for kind in ("objects", "frames", "train"):
         assert ablation.result_path("smoke", CELLS[1], tmp_path / "results", kind).is_file()
 
     table = pd.read_csv(tmp_path / "results" / "table2_smoke.csv")
@@ -62,14 +62,29 @@ def test_killed_grid_resumes_only_the_missing_cells_and_merges(tmp_path):
     assert table.parameters.gt(1e6).all() and table.data.eq("synthetic-smoke").all()
     assert table.paper_J.tolist() == [32.9, 27.1]
     assert np.allclose(table["J&F-Mean"], (table["J-Mean"] + table["F-Mean"]) / 2, atol=0.01)
+    assert table.loss_ratio.gt(0).all()
+    assert np.allclose(table.loss_ratio, table.train_loss / table.zero_flow_loss, rtol=1e-4)
 
-    # Another seed is another experiment: the cell's checkpoints are not resumed but replaced.
+    # Another seed is another experiment beside this one: seed 0's results and work stay.
     roots = dict(results_root=tmp_path / "results", checkpoints_root=tmp_path / "checkpoints",
                  data_root=tmp_path / "data")
+    seed0 = second.read_bytes()
     rows = ablation.run_ablation("smoke", cells=[CELLS[1]], seed=1, device="cpu", **roots)
-    assert rows.seed.tolist() == [1] and json.loads(second.read_text())["seed"] == 1
-    work = ablation.work_dir("smoke", CELLS[1], tmp_path / "checkpoints")
-    assert json.loads((work / "experiment.json").read_text())["seed"] == 1
+    other = ablation.result_path("smoke", CELLS[1], tmp_path / "results", seed=1)
+    assert other.parent.name == "smoke-seed1" and other != second
+    assert rows.seed.tolist() == [1] and json.loads(other.read_text())["seed"] == 1
+    assert second.read_bytes() == seed0
+    for seed in (0, 1):
+        work = ablation.work_dir("smoke", CELLS[1], tmp_path / "checkpoints", seed)
+        assert json.loads((work / "experiment.json").read_text())["seed"] == seed
+    merged = ablation.merge("smoke", tmp_path / "results", seed=1, data_root=tmp_path / "data",
+                            checkpoints_root=tmp_path / "checkpoints")
+    assert merged.cell.tolist() == [CELLS[1]]
+    assert (tmp_path / "results" / "table2_smoke-seed1.csv").is_file()
+    spread = ablation.seed_runs("smoke", tmp_path / "results", data_root=tmp_path / "data")
+    assert spread.index.tolist() == [CELLS[1]]  # the only cell that ran under two seeds
+    assert spread.loc[CELLS[1], "seed 1"] == rows["J&F-Mean"][0]
+    assert spread.loc[CELLS[1], "range"] == abs(spread.loc[CELLS[1], "seed 0"] - rows["J&F-Mean"][0])
 
 
 def test_baseline_cell_is_written_once_and_reused(tmp_path, capsys):
@@ -187,3 +202,26 @@ def test_figures_and_widget_on_a_hand_made_table():
     assert results.explore_table2(table, interactive=False) is None
     widget = results.explore_table2(table, interactive=True)
     widget.children[0].value = "F"  # redraws without error
+
+
+def test_merge_keeps_training_logs_and_their_final_losses(tmp_path):
+    """A cell finished by older code has no <cell>.train.csv: merge copies its log from
+    checkpoints/ and reports the loss of the last 10% of steps against the zero-flow loss."""
+    cell, results, checkpoints = CELLS[0], tmp_path / "r", tmp_path / "c"
+    ensure_benchmark("smoke", root=tmp_path / "d")
+    row = dict(cell=cell, **ablation._wanted(ablation.get_profile("smoke"), cell, None, 0, tmp_path / "d"),
+               **{k: 1.0 for k in ablation.SCORES})
+    path = ablation.result_path("smoke", cell, results)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(row))
+    log = ablation.work_dir("smoke", cell, checkpoints) / "log.csv"
+    log.parent.mkdir(parents=True)
+    steps = np.arange(20)
+    pd.DataFrame(dict(step=steps, loss=np.where(steps >= 18, 0.5, 9.0), zero_flow_loss=2.0, lr=1e-3,
+                      seconds=steps)).to_csv(log, index=False)
+    table = ablation.merge("smoke", results, data_root=tmp_path / "d", checkpoints_root=checkpoints)
+    assert ablation.result_path("smoke", cell, results, "train").read_text() == log.read_text()
+    assert table.loc[0, ["train_loss", "zero_flow_loss", "loss_ratio"]].tolist() == [0.5, 2.0, 0.25]
+    log.unlink()  # the kept copy is enough from now on (a fresh clone has no checkpoints)
+    again = ablation.merge("smoke", results, data_root=tmp_path / "d", checkpoints_root=checkpoints)
+    assert again.loss_ratio.tolist() == [0.25]

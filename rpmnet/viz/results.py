@@ -107,6 +107,32 @@ def cells_vs_baselines(table):
     return fig
 
 
+def learning_vs_score(table):
+    """J&F of every trained cell against how well it learned its training task: the loss of its
+    last 10% of steps over the zero-flow loss on the same batches (1 = the flow did not help)."""
+    cells = table[~table.cell.isin(list(BASELINES))].dropna(subset=["loss_ratio", "J&F-Mean"])
+    fig = figure(5.6, 4.2)
+    ax = fig.add_subplot()
+    for (backbone, matching), group in cells.groupby(["backbone", "matching"], sort=False):
+        ax.scatter(group.loss_ratio, group["J&F-Mean"], color=COLOURS[matching],
+                   marker=MARKERS[backbone], s=40, edgecolor="black", linewidth=0.4,
+                   label=f"{backbone} {matching}")
+    for _, row in cells.iterrows():
+        ax.annotate(row.cell.split("-", 1)[1], (row.loss_ratio, row["J&F-Mean"]), fontsize=6,
+                    xytext=(3, 2), textcoords="offset points", color="0.3")
+    for name, style in zip(BASELINES, ("--", ":")):
+        hit = table.loc[table.cell == name, "J&F-Mean"]
+        if len(hit):
+            ax.axhline(hit.iloc[0], color="black", linestyle=style, linewidth=1,
+                       label=f"{name} {hit.iloc[0]:.1f}")
+    ax.axvline(1, color="0.5", linewidth=1)
+    ax.set_xlabel("training loss / zero-flow loss, last 10% of steps (left = learned more)")
+    ax.set_ylabel("J&F-Mean (%), ours")
+    ax.legend(fontsize=6, loc="best", ncols=2)
+    ax.grid(alpha=0.3)
+    return fig
+
+
 # ---------------------------------------------------------------------- masks over time
 def _contour(ax, mask, colour):
     if mask.any() and not mask.all():

