@@ -26,6 +26,7 @@ pays the same H/4 resampling as the model); "copy-first" writes frame 0's annota
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -40,6 +41,7 @@ import torch.nn.functional as F
 from .config import check_assumption, get_profile, resolve_device
 from .data import davis
 from .errors import InputError
+from .fileio import write_text
 from .model.rpmnet import shrink
 from .ops import warp
 
@@ -165,6 +167,34 @@ def _publish(tmp: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
+RUN_FILE = "propagation.json"
+
+
+def _run_key(method, davis_root, split, names, max_frames, propagate_from, carry) -> dict:
+    """What a folder of propagated masks was made from; an in-memory model has no name."""
+    method = method if isinstance(method, str) else "an in-memory model"
+    return dict(method=method, davis_root=str(Path(davis_root).resolve()), split=split,
+                sequences=list(names), max_frames=max_frames, propagate_from=propagate_from,
+                carry=carry)
+
+
+def _claim(out: Path, key: dict) -> None:
+    """Refuse to mix two runs' masks in one folder (an evaluation of it would score both);
+    a folder without a record (older runs) is adopted."""
+    record = out / RUN_FILE
+    if record.is_file():
+        try:
+            old = json.loads(record.read_text())
+        except ValueError:
+            old = None
+        if old != key:
+            changed = sorted(k for k in key if not isinstance(old, dict) or old.get(k) != key[k])
+            raise InputError(f"{out} holds masks of another propagation (different "
+                             f"{', '.join(changed)}); choose another --out or delete it")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(record, json.dumps(key, indent=1) + "\n")
+
+
 def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate", device="auto",
                     max_frames: int | None = None, sequences=None, propagate_from: str = "previous",
                     carry: str = "soft") -> Path:
@@ -187,12 +217,14 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     split_file = davis.split_file(davis_root, split)
     names = _select(davis.sequence_names(davis_root, split), sequences, split_file)
     seqs = [davis.open_sequence(davis_root, name) for name in names]
+    key_method = method
     if isinstance(method, (str, Path)) and str(method) not in BASELINES:
+        key_method = str(Path(method).resolve())
         method = load_model(method, device)
     elif isinstance(method, torch.nn.Module):
         method = method.to(device)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _claim(out, _run_key(key_method, davis_root, split, names, max_frames, propagate_from, carry))
     total = sum(len(s) if max_frames is None else min(max_frames, len(s)) for s in seqs)
     with tqdm(total=total, desc="propagate", unit="frame", disable=None) as bar:
         for seq in seqs:
@@ -239,7 +271,8 @@ def add_cli(parser):
     parser.add_argument("--profile", default="quick", help="profile of the built-in benchmark "
                                                             "(and its frame/sequence limits)")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--out", help="results folder (default: runs/propagate/<method>)")
+    parser.add_argument("--out", help="results folder (default: runs/propagate/<profile>-<run>-<checkpoint> "
+                        "or <baseline>-<data>); one folder holds one propagation")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-frames", type=int, help="propagate only the first N frames")
     parser.add_argument("--sequences", nargs="+", help="sequence names, or N for the first N")
@@ -262,7 +295,11 @@ def cli(args) -> int:
         max_frames = profile.max_frames if max_frames is None else max_frames
         sequences = profile.val_sequences if sequences is None else sequences
     method = args.baseline or args.checkpoint
-    name = args.baseline or Path(args.checkpoint).resolve().parent.name
+    # Default folder: the checkpoint's last two folders and name (e.g. cpu-default-final), so
+    # models trained under different profiles do not share one.
+    checkpoint = Path(args.checkpoint or "").resolve()
+    name = (f"{args.baseline}-{Path(davis_root).name}" if args.baseline
+            else "-".join([*checkpoint.parent.parts[-2:], checkpoint.stem]))
     out = propagate_davis(method, davis_root, args.split, args.out or Path("runs/propagate") / name,
                           args.device, max_frames, sequences, args.propagate_from, args.carry)
     print(out)

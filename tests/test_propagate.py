@@ -165,7 +165,7 @@ def test_failed_sequence_leaves_nothing(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="stopped"):
         propagate.propagate_davis(Broken(), root, out=out, device="cpu")
-    assert list(out.iterdir()) == []
+    assert [p.name for p in out.iterdir()] == [propagate.RUN_FILE]  # no half-written sequence
 
 
 def test_object_leaving_and_max_frames(tmp_path):
@@ -213,3 +213,36 @@ def test_propagate_rejects_empty_work(tmp_path, kwargs, message):
 
     with pytest.raises(InputError, match=message):
         propagate.propagate_davis("copy-first", tmp_path, out=tmp_path / "out", **kwargs)
+
+
+def test_one_output_folder_holds_one_propagation(tmp_path):
+    """Masks of two runs in one folder would be scored together: the second run is refused."""
+    from rpmnet.errors import InputError
+
+    images, labels = moving_squares(frames=4)
+    root = write_davis(tmp_path / "davis", {"a": (images, labels), "b": (images, labels)})
+    out = tmp_path / "out"
+    propagate.propagate_davis("zero-flow", root, out=out, sequences=["a"])
+    stamp = (out / "a" / "00000.png").stat().st_mtime_ns
+    propagate.propagate_davis("zero-flow", root, out=out, sequences=["a"])  # the same run again
+    with pytest.raises(InputError, match=r"out holds masks of another propagation \(different method\)"):
+        propagate.propagate_davis("copy-first", root, out=out, sequences=["a"])
+    with pytest.raises(InputError, match="different sequences"):
+        propagate.propagate_davis("zero-flow", root, out=out)
+    assert (out / "a" / "00000.png").stat().st_mtime_ns >= stamp and not (out / "b").exists()
+
+
+def test_default_output_folder_names_the_checkpoints_run(tmp_path, tiny_checkpoint, monkeypatch):
+    """Two profiles' default models (checkpoints/<profile>/default/final.pt) get two folders."""
+    images, labels = moving_squares(frames=3)
+    root = write_davis(tmp_path / "davis", {"a": (images, labels)})
+    monkeypatch.chdir(tmp_path)
+    for profile in ("quick", "cpu"):
+        checkpoint = tmp_path / "checkpoints" / profile / "default" / "final.pt"
+        checkpoint.parent.mkdir(parents=True)
+        checkpoint.write_bytes(Path(tiny_checkpoint).read_bytes())
+        assert main(["propagate", "--checkpoint", str(checkpoint), "--davis-root", str(root),
+                     "--device", "cpu"]) == 0
+        assert (tmp_path / "runs" / "propagate" / f"{profile}-default-final" / "a").is_dir()
+    assert main(["propagate", "--baseline", "copy-first", "--davis-root", str(root)]) == 0
+    assert (tmp_path / "runs" / "propagate" / "copy-first-davis" / "a").is_dir()
