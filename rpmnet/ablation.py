@@ -12,8 +12,9 @@ killed run loses at most the cell in progress, whose training resumes from its l
     rpmnet ablate --profile cpu --list                             # the cells and which are done
 
 Checkpoints and propagated masks go to checkpoints/table2/<profile>/<cell>/ (not committed).
-Scores are in %, the paper's unit. Below the runner: the analyses that notebooks 03 and 05 show
-(the paper's layout side by side, rank agreement, per attribute, per sequence, per frame).
+Scores are in %, the paper's unit. What notebooks 03 and 05 read from the merged table (the
+paper's layout side by side, rank agreement, per attribute, sequence and frame) is
+`rpmnet.analysis`.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import time
-import warnings
 from functools import partial
 from pathlib import Path
 
@@ -370,9 +370,9 @@ def merge(profile, results_root="results", davis_root=None, seed=0, data_root="d
 
 
 def seed_runs(profile, results_root="results", davis_root=None, data_root="data", seeds=range(10)):
-    """J&F (%) of every cell that finished under more than one seed: one column per seed, plus the
-    range (max - min). Empty when only one seed ran. Measures how far a retraining alone moves a
-    cell, the yardstick for differences between cells."""
+    """J&F (%) of every cell that finished under more than one seed: one column per seed, plus their
+    mean and range (max - min); empty when only one seed ran. How far a retraining alone moves a
+    cell is the yardstick for differences between cells."""
     import pandas as pd
 
     profile = get_profile(profile) if isinstance(profile, str) else profile
@@ -384,7 +384,8 @@ def seed_runs(profile, results_root="results", davis_root=None, data_root="data"
                 values.setdefault(path.stem, {})[f"seed {seed}"] = row["J&F-Mean"]
     table = pd.DataFrame.from_dict({c: v for c, v in values.items() if len(v) > 1}, orient="index")
     if not table.empty:
-        table["range"] = table.max(axis=1) - table.min(axis=1)
+        runs = table.copy()
+        table["mean"], table["range"] = runs.mean(axis=1), runs.max(axis=1) - runs.min(axis=1)
     return table
 
 
@@ -392,316 +393,6 @@ def _typed(table):
     """The columns in COLUMNS order; the settings stay integers where baselines leave them empty."""
     table = table.reindex(columns=COLUMNS)
     return table.astype({k: "Int64" for k in ("kernel", "dilation", "layers")})
-
-
-# -------------------------------------------------------------------------------- analysis
-BACKBONE_NAMES = {b: f"FCN-ResNet{b[len('resnet'):]}" for b in BACKBONES}
-ROW_NAMES = ("matching", "kernel / dilation", "layers")
-
-
-def _rows():
-    """The 7 matching settings in the paper's order, as (label tuple, setting)."""
-    t = table2().drop_duplicates(["matching", "kernel", "dilation", "layers"])
-    return [((m.capitalize(), f"{k} / {d}", l), (m, d, l))
-            for m, k, d, l in zip(t.matching, t.kernel, t.dilation, t.layers)]
-
-
-def _layout(values: dict, fill=float("nan")):
-    """{cell: value} -> 7x4 DataFrame in the paper's layout (rows: matching, columns: backbone)."""
-    import pandas as pd
-
-    rows = _rows()
-    index = pd.MultiIndex.from_tuples([label for label, _ in rows], names=ROW_NAMES)
-    data = [[values.get(ModelConfig(b, m, l, d).cell, fill) for b in BACKBONES] for _, (m, d, l) in rows]
-    return pd.DataFrame(data, index=index, columns=[BACKBONE_NAMES[b] for b in BACKBONES])
-
-
-def scores(table, metric="J&F"):
-    """Per Table 2 cell: paper and ours for J, F or J&F (%), and ours - paper. Baselines dropped."""
-    import pandas as pd
-
-    paper = table2().set_index("cell")
-    paper = pd.DataFrame({"J": paper.paper_J, "F": paper.paper_F,
-                          "J&F": (paper.paper_J + paper.paper_F) / 2})[metric]
-    ours = table[~table.cell.isin(list(BASELINES))].set_index("cell")[f"{metric}-Mean"]
-    out = pd.DataFrame({"paper": paper, "ours": ours.reindex(paper.index)})
-    out["difference"] = out.ours - out.paper
-    return out
-
-
-def grid_values(table, source="ours", metric="J&F"):
-    """7x4 floats in the paper's layout: source paper, ours or difference (NaN = not run)."""
-    return _layout(scores(table, metric)[source].to_dict())
-
-
-def paper_layout(table, source="ours"):
-    """Table 2 as the paper prints it: "J / F" strings; source paper, ours or difference."""
-    j, f = scores(table, "J")[source], scores(table, "F")[source]
-    form = "{:+.1f} / {:+.1f}" if source == "difference" else "{:.1f} / {:.1f}"
-    text = {c: form.format(j[c], f[c]) for c in j.index[j.notna()]}
-    return _layout(text, fill="–")
-
-
-def side_by_side(table, all_backbones=False):
-    """Paper, ours and ours - paper for each backbone column that ran (or all), "J / F" strings."""
-    import pandas as pd
-
-    ran = set(table.backbone.dropna())
-    backbones = [BACKBONE_NAMES[b] for b in BACKBONES if all_backbones or b in ran]
-    parts = {s: paper_layout(table, s)[backbones] for s in ("paper", "ours", "difference")}
-    return pd.concat(parts, axis=1).swaplevel(axis=1)[pd.MultiIndex.from_product([backbones, list(parts)])]
-
-
-def rank_agreement(table, metric="J&F") -> dict:
-    """Spearman rank correlation between paper and ours over the Table 2 cells that ran."""
-    from scipy.stats import spearmanr
-
-    s = scores(table, metric).dropna()
-    if len(s) < 3 or s.ours.nunique() < 2:
-        return dict(rho=float("nan"), pvalue=float("nan"), n=len(s))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = spearmanr(s.paper, s.ours)
-    return dict(rho=float(result.statistic), pvalue=float(result.pvalue), n=len(s))
-
-
-def _spearman(a, b) -> float:
-    """Spearman's rho of two columns over their rows with both values; NaN if under 3 rows."""
-    from scipy.stats import spearmanr
-
-    both = [(x, y) for x, y in zip(a, b) if x == x and y == y]
-    if len(both) < 3 or len({x for x, _ in both}) < 2 or len({y for _, y in both}) < 2:
-        return float("nan")
-    return float(spearmanr(*zip(*both)).statistic)
-
-
-def deformable_wins(table, metric="J&F"):
-    """Per backbone that ran: is deformable matching the best of its column, in the paper and
-    in ours, and by how much it leads (or trails) the best other setting."""
-    import pandas as pd
-
-    s = scores(table, metric).join(table2().set_index("cell")[["backbone", "matching"]])
-    rows = []
-    for backbone, column in s.groupby("backbone", sort=False):
-        column = column.dropna(subset=["ours"])
-        if column.empty or "deformable" not in set(column.matching):
-            continue
-        row = dict(backbone=BACKBONE_NAMES[backbone], settings=len(column))
-        for source in ("paper", "ours"):
-            deformable = column.loc[column.matching == "deformable", source].iloc[0]
-            others = column.loc[column.matching != "deformable", source]
-            row[f"{source}_best"] = column[source].idxmax()
-            row[f"{source}_margin"] = deformable - others.max() if len(others) else float("nan")
-            row[f"{source}_deformable_wins"] = bool(len(others) and deformable > others.max())
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def by_backbone(table):
-    """Per backbone column that ran: training steps, minutes spent (training + propagation,
-    summed over its cells), and the mean J&F of its cells, ours and the paper's."""
-    import pandas as pd
-
-    s = scores(table).join(table2().set_index("cell")[["backbone"]])
-    trained = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])
-    rows = []
-    for backbone, cells in trained.groupby("backbone", sort=False):
-        rows.append({"backbone": BACKBONE_NAMES[backbone], "cells": len(cells),
-                     "train_steps": int(cells.train_steps.max()),
-                     "minutes": round(float((cells.train_seconds + cells.propagate_seconds).sum()) / 60, 1),
-                     "ours J&F (mean)": round(float(cells["J&F-Mean"].mean()), 1),
-                     "paper J&F (mean)": round(float(s.loc[cells.cell, "paper"].mean()), 1),
-                     "ours best": cells.loc[cells["J&F-Mean"].idxmax(), "cell"]})
-    order = {BACKBONE_NAMES[b]: i for i, b in enumerate(BACKBONES)}
-    return pd.DataFrame(rows).sort_values("backbone", key=lambda c: c.map(order)).reset_index(drop=True)
-
-
-def below_baseline(table, baseline="zero-flow"):
-    """The trained cells whose J&F does not beat a baseline's, with how well they learned their
-    training task (loss_ratio) and for how many steps."""
-    level = table.set_index("cell").loc[baseline, "J&F-Mean"]
-    trained = table[~table.cell.isin(list(BASELINES))]
-    below = trained[trained["J&F-Mean"] <= level]
-    return below.set_index("cell")[["J&F-Mean", "loss_ratio", "train_steps"]]
-
-
-def best_cell(table) -> str:
-    """The Table 2 cell with the highest J&F of ours."""
-    cells = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])
-    if cells.empty:
-        raise InputError("no trained cell in the table; run the grid first")
-    return cells.loc[cells["J&F-Mean"].idxmax(), "cell"]
-
-
-def representatives(table) -> dict:
-    """{label: cell}: the best cell of each matching module (by J&F), then the baselines."""
-    cells = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])
-    picked = {}
-    for matching, label in (("deformable", "deformable"), ("standard", "best standard"),
-                            ("dilated", "best dilated")):
-        group = cells[cells.matching == matching]
-        if not group.empty:
-            picked[label] = group.loc[group["J&F-Mean"].idxmax(), "cell"]
-    return picked | {b: b for b in BASELINES if b in set(table.cell)}
-
-
-def summary(table, metric="J&F") -> dict:
-    """The numbers notebook 03's discussion quotes, measured from a merged table."""
-    s = scores(table, metric).dropna()
-    wins = deformable_wins(table, metric)
-    trained = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])
-    baseline = table.set_index("cell")["J&F-Mean"].reindex(list(BASELINES))
-    paper = scores(table, metric).paper
-    best = best_cell(table)
-    return dict(
-        cells=len(s), backbones=len(set(trained.backbone)), best_cell=best,
-        best=float(trained.set_index("cell").loc[best, "J&F-Mean"]),
-        worst_cell=trained.loc[trained["J&F-Mean"].idxmin(), "cell"], worst=float(trained["J&F-Mean"].min()),
-        spread=float(trained["J&F-Mean"].max() - trained["J&F-Mean"].min()),
-        paper_best_cell=paper.idxmax(), paper_best=float(paper.max()),
-        paper_spread=float(s.paper.max() - s.paper.min()),
-        mean_difference=float(s.difference.mean()),
-        **{f"rank_{k}": v for k, v in rank_agreement(table, metric).items()},
-        columns=len(wins), ours_wins=int(wins.ours_deformable_wins.sum()) if len(wins) else 0,
-        paper_wins=int(wins.paper_deformable_wins.sum()) if len(wins) else 0,
-        copy_first=float(baseline["copy-first"]), zero_flow=float(baseline["zero-flow"]),
-        above_copy_first=int((trained["J&F-Mean"] > baseline["copy-first"]).sum()),
-        above_zero_flow=int((trained["J&F-Mean"] > baseline["zero-flow"]).sum()),
-        below_zero_flow=list(trained.cell[trained["J&F-Mean"] <= baseline["zero-flow"]]),
-        learning_rho=_spearman(trained.loss_ratio, trained["J&F-Mean"]),
-        train_minutes=float(trained.train_seconds.sum() / 60),
-        steps=sorted(set(trained.train_steps.astype(int))))
-
-
-# ------------------------------------------------------------------- per attribute / sequence
-ATTRIBUTES = ("camera_shake", "fast_motion", "deformation", "occlusion")
-# DAVIS's own attribute codes (db_info.yaml of the DAVIS-2016/2017 toolkits) for the four claims.
-DAVIS_CODES = {"CS": "camera_shake", "FM": "fast_motion", "DEF": "deformation", "OCC": "occlusion"}
-
-
-def sequence_attributes(root):
-    """(DataFrame sequence -> 4 bool attribute columns, where they came from), or (None, reason).
-
-    The built-in benchmark has attributes.csv; a DAVIS root may carry the toolkit's db_info.yaml
-    (at the root or in Annotations/); otherwise there is nothing to split the scores by."""
-    import pandas as pd
-
-    root = Path(root)
-    if (root / "attributes.csv").is_file():
-        from .data.synthetic import attributes
-
-        table = attributes(root).set_index("sequence")[list(ATTRIBUTES)].astype(bool)
-        return table, "attributes.csv of the built-in benchmark"
-    for path in (root / "db_info.yaml", root / "db_info.yml", root / "Annotations" / "db_info.yaml"):
-        if path.is_file():
-            import yaml
-
-            info = yaml.safe_load(path.read_text()) or {}
-            rows = {s["name"]: {a: code in (s.get("attributes") or []) for code, a in DAVIS_CODES.items()}
-                    for s in info.get("sequences", []) if isinstance(s, dict) and "name" in s}
-            if rows:
-                return pd.DataFrame.from_dict(rows, orient="index")[list(ATTRIBUTES)], f"DAVIS {path.name}"
-    return None, (f"{root} has neither attributes.csv nor DAVIS's db_info.yaml, so scores cannot be "
-                  f"split by camera shake, fast motion, deformation and occlusion")
-
-
-def per_object(profile, cell, results_root="results", seed=0):
-    """Official per-object scores of a finished cell (J/F in %, one row per <seq>_<k>)."""
-    import pandas as pd
-
-    name = profile if isinstance(profile, str) else profile.name
-    path = result_path(name, cell, results_root, "objects", seed)
-    if not path.is_file():
-        raise InputError(f"{path}: missing; run `rpmnet ablate --profile {name} --cells {cell}"
-                         f"{_seed_flag(seed)}`")
-    objects = pd.read_csv(path)
-    objects["sequence"] = objects["Sequence"].str.rsplit("_", n=1).str[0]
-    for k in ("J-Mean", "F-Mean"):
-        objects[k] = 100 * objects[k]
-    objects["J&F-Mean"] = (objects["J-Mean"] + objects["F-Mean"]) / 2
-    return objects
-
-
-def per_sequence(profile, cell, results_root="results", seed=0):
-    """J, F and J&F (%) per val sequence: the mean over its objects."""
-    objects = per_object(profile, cell, results_root, seed)
-    return objects.groupby("sequence", sort=False)[["J-Mean", "F-Mean", "J&F-Mean"]].mean()
-
-
-def per_frame(profile, cell, results_root="results", seed=0):
-    """J and F (%) of every evaluated frame of every object of a finished cell."""
-    import pandas as pd
-
-    name = profile if isinstance(profile, str) else profile.name
-    path = result_path(name, cell, results_root, "frames", seed)
-    if not path.is_file():
-        raise InputError(f"{path}: missing; run `rpmnet ablate --profile {name} --cells {cell}"
-                         f"{_seed_flag(seed)}`")
-    frames = pd.read_csv(path, dtype={"frame": str})
-    frames[["J", "F"]] = 100 * frames[["J", "F"]]
-    return frames
-
-
-def attribute_scores(profile, cells, root, results_root="results", seed=0):
-    """J&F (%) per attribute for each cell: the mean over the objects of the val sequences that
-    show it (and "none": sequences with none of the four). -> (attribute x cell DataFrame, the
-    attributes' source), or (None, why not)."""
-    import pandas as pd
-
-    attrs, source = sequence_attributes(root)
-    if attrs is None:
-        return None, source
-    columns, scored = {}, set()
-    for cell in cells:
-        objects = per_object(profile, cell, results_root, seed)
-        scored |= set(objects.sequence)
-        flags = attrs.reindex(objects.sequence).fillna(False).astype(bool).set_axis(objects.index)
-        column = {a: objects.loc[flags[a], "J&F-Mean"].mean() for a in ATTRIBUTES}
-        column["none"] = objects.loc[~flags.any(axis=1), "J&F-Mean"].mean()
-        column["all"] = objects["J&F-Mean"].mean()
-        columns[cell] = column
-    table = pd.DataFrame(columns).dropna(how="all")
-    # How many scored sequences show each attribute: the weight behind each bar.
-    table.attrs["sequences"] = attrs.reindex(sorted(scored)).fillna(False).astype(bool).sum().to_dict()
-    return table, source
-
-
-def attribute_margins(attribute_table, picked: dict):
-    """Per attribute: deformable's J&F, the best other matching module's and the best baseline's
-    (%, from attribute_scores for ablation.representatives), and whether deformable leads."""
-    import pandas as pd
-
-    others = [c for label, c in picked.items() if label.startswith("best ")]
-    baselines = [c for c in picked.values() if c in BASELINES]
-    if "deformable" not in picked or not others:
-        raise InputError("need the deformable cell and at least one other matching module")
-    t = attribute_table
-    out = pd.DataFrame({"deformable": t[picked["deformable"]],
-                        "best other matching": t[others].max(axis=1),
-                        "best baseline": t[baselines].max(axis=1) if baselines else float("nan")})
-    out["deformable - other"] = out["deformable"] - out["best other matching"]
-    out["deformable leads"] = out["deformable - other"] > 0
-    out.attrs = dict(attribute_table.attrs)
-    return out
-
-
-def attribute_summary(margins) -> dict:
-    """What notebook 05 says about the robustness claim, from attribute_margins."""
-    claims = margins.drop(index=[i for i in ("all", "none") if i in margins.index])
-    leads = claims["deformable leads"]
-    counts = list(margins.attrs["sequences"].values())
-    lo, hi = min(counts), max(counts)
-    return dict(attributes=len(claims), leads=[a.replace("_", " ") for a in claims.index[leads]],
-                sequences=str(lo) if lo == hi else f"{lo}-{hi}",  # sequences behind each attribute
-                margin_min=float(claims["deformable - other"].min()),
-                margin_max=float(claims["deformable - other"].max()),
-                baseline_above=int((claims["best baseline"] > claims["deformable"]).sum()))
-
-
-def frame_trend(frames) -> dict:
-    """J (%) on the first and the last scored frame, averaged over objects: what drift costs."""
-    ends = frames.groupby(["sequence", "object"]).J.agg(["first", "last"])
-    return dict(objects=len(ends), first=float(ends["first"].mean()), last=float(ends["last"].mean()))
 
 
 # ---------------------------------------------------------------------------- command line

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rpmnet import ablation
+from rpmnet import ablation, analysis
 from rpmnet.cli import main
 from rpmnet.config import table2
 from rpmnet.data.synthetic import ensure_benchmark
@@ -84,7 +84,9 @@ def test_killed_grid_resumes_only_the_missing_cells_and_merges(tmp_path):
     spread = ablation.seed_runs("smoke", tmp_path / "results", data_root=tmp_path / "data")
     assert spread.index.tolist() == [CELLS[1]]  # the only cell that ran under two seeds
     assert spread.loc[CELLS[1], "seed 1"] == rows["J&F-Mean"][0]
-    assert spread.loc[CELLS[1], "range"] == abs(spread.loc[CELLS[1], "seed 0"] - rows["J&F-Mean"][0])
+    both = [spread.loc[CELLS[1], "seed 0"], rows["J&F-Mean"][0]]
+    assert spread.loc[CELLS[1], "range"] == abs(both[0] - both[1])
+    assert spread.loc[CELLS[1], "mean"] == pytest.approx(sum(both) / 2)
 
 
 def test_baseline_cell_is_written_once_and_reused(tmp_path, capsys):
@@ -102,9 +104,9 @@ def test_baseline_cell_is_written_once_and_reused(tmp_path, capsys):
     manifest = tmp_path / "d" / "synthetic-smoke" / "synthetic.json"
     manifest.write_text(manifest.read_text().replace('"format": ', '"format": 9'))
     assert ablation.finished("smoke", "copy-first", **stored) is None
-    frames = ablation.per_frame("smoke", "copy-first", tmp_path / "r")
+    frames = analysis.per_frame("smoke", "copy-first", tmp_path / "r")
     assert frames.frame.str.len().eq(5).all() and frames.J.between(0, 100).all()
-    attributes, source = ablation.attribute_scores("smoke", ["copy-first"],
+    attributes, source = analysis.attribute_scores("smoke", ["copy-first"],
                                                    tmp_path / "d" / "synthetic-smoke", tmp_path / "r")
     assert "attributes.csv" in source and "all" in attributes.index
     assert attributes.loc["all", "copy-first"] == pytest.approx(rows["J&F-Mean"][0], abs=0.01)
@@ -142,9 +144,9 @@ def _hand_made(ours: dict):
 
 def test_side_by_side_in_the_papers_layout():
     table = _hand_made({"resnet18-deformable-l3-d1": (40.0, 45.5), "resnet50-dilated-l3-d9": (20.0, 21.0)})
-    both = ablation.side_by_side(table, all_backbones=True)
+    both = analysis.side_by_side(table, all_backbones=True)
     assert both.shape == (7, 12)
-    assert list(ablation.side_by_side(table).columns.levels[0]) == ["FCN-ResNet18", "FCN-ResNet50"]
+    assert list(analysis.side_by_side(table).columns.levels[0]) == ["FCN-ResNet18", "FCN-ResNet50"]
     deformable, dilated9 = both.index[0], both.index[6]
     assert both.loc[deformable, ("FCN-ResNet18", "paper")] == "32.9 / 36.2"
     assert both.loc[deformable, ("FCN-ResNet18", "ours")] == "40.0 / 45.5"
@@ -152,7 +154,7 @@ def test_side_by_side_in_the_papers_layout():
     assert both.loc[dilated9, ("FCN-ResNet50", "difference")] == "-9.5 / -10.5"
     assert both.loc[deformable, ("FCN-ResNet101", "ours")] == "–"
     assert dilated9 == ("Dilated", "3 / 9", 3)
-    values = ablation.grid_values(table, "ours", "J")
+    values = analysis.grid_values(table, "ours", "J")
     assert values.iloc[0, 0] == 40.0 and values.isna().sum().sum() == 26
 
 
@@ -160,18 +162,18 @@ def test_rank_agreement_and_deformable_wins():
     paper = table2().set_index("cell")
     r18 = paper[paper.backbone == "resnet18"]
     same = _hand_made({c: (j + 5, f + 5) for c, j, f in zip(r18.index, r18.paper_J, r18.paper_F)})
-    agreement = ablation.rank_agreement(same)
+    agreement = analysis.rank_agreement(same)
     assert agreement["n"] == 7 and agreement["rho"] == pytest.approx(1.0)
     reverse = _hand_made({c: (100 - j, 100 - f) for c, j, f in zip(r18.index, r18.paper_J, r18.paper_F)})
-    assert ablation.rank_agreement(reverse)["rho"] == pytest.approx(-1.0)
-    assert np.isnan(ablation.rank_agreement(_hand_made({r18.index[0]: (1.0, 2.0)}))["rho"])
+    assert analysis.rank_agreement(reverse)["rho"] == pytest.approx(-1.0)
+    assert np.isnan(analysis.rank_agreement(_hand_made({r18.index[0]: (1.0, 2.0)}))["rho"])
 
-    wins = ablation.deformable_wins(reverse).iloc[0]
+    wins = analysis.deformable_wins(reverse).iloc[0]
     assert wins.paper_deformable_wins and not wins.ours_deformable_wins
     assert wins.paper_margin == pytest.approx(34.55 - 32.95)
     assert wins.ours_best == "resnet18-standard-l1-d1"
-    assert ablation.best_cell(reverse) == "resnet18-standard-l1-d1"
-    assert ablation.representatives(same) == {
+    assert analysis.best_cell(reverse) == "resnet18-standard-l1-d1"
+    assert analysis.representatives(same) == {
         "deformable": "resnet18-deformable-l3-d1", "best standard": "resnet18-standard-l3-d1",
         "best dilated": "resnet18-dilated-l3-d3", "copy-first": "copy-first"}
 
@@ -179,11 +181,11 @@ def test_rank_agreement_and_deformable_wins():
 def test_davis_attributes_from_db_info(tmp_path):
     (tmp_path / "db_info.yaml").write_text(
         "sequences:\n- {name: bmx-trees, attributes: [CS, FM, OCC, LR]}\n- {name: dog, attributes: [DEF]}\n")
-    attributes, source = ablation.sequence_attributes(tmp_path)
+    attributes, source = analysis.sequence_attributes(tmp_path)
     assert "db_info.yaml" in source
     assert attributes.loc["bmx-trees"].tolist() == [True, True, False, True]
     assert attributes.loc["dog"].tolist() == [False, False, True, False]
-    assert ablation.sequence_attributes(tmp_path / "nothing")[0] is None
+    assert analysis.sequence_attributes(tmp_path / "nothing")[0] is None
 
 
 def test_figures_and_widget_on_a_hand_made_table():
@@ -225,3 +227,15 @@ def test_merge_keeps_training_logs_and_their_final_losses(tmp_path):
     log.unlink()  # the kept copy is enough from now on (a fresh clone has no checkpoints)
     again = ablation.merge("smoke", results, data_root=tmp_path / "d", checkpoints_root=checkpoints)
     assert again.loss_ratio.tolist() == [0.25]
+
+
+def test_object_motion_in_feature_pixels(tmp_path):
+    """One object moving 8 px a frame (2 pixels of the H/4 grid), one still: 4 moves each."""
+    from test_propagate import moving_squares, write_davis
+
+    root = write_davis(tmp_path, {"squares": moving_squares(frames=5, step=8)})
+    motion = analysis.object_motion(root, splits=("val",))
+    assert motion["moves"] == 8 and motion["mean"] == pytest.approx(1.0)
+    assert motion["p90"] == pytest.approx(2.0) and motion["below_3"] == 1.0
+    with pytest.raises(InputError, match="no object appears"):
+        analysis.object_motion(write_davis(tmp_path / "one", {"s": moving_squares(frames=1)}), ("val",))

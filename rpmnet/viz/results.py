@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from ..ablation import BASELINES, grid_values, rank_agreement, scores
+from ..ablation import BASELINES
+from ..analysis import grid_values, rank_agreement, scores
 from ..config import table2
 from ..data import davis
 from .style import figure
@@ -117,7 +118,8 @@ def learning_vs_score(table):
         ax.scatter(group.loss_ratio, group["J&F-Mean"], color=COLOURS[matching],
                    marker=MARKERS[backbone], s=40, edgecolor="black", linewidth=0.4,
                    label=f"{backbone} {matching}")
-    for _, row in cells.iterrows():
+    # Cells that did not learn pile up at a ratio of 1; colour and marker name them there.
+    for _, row in cells[cells.loss_ratio < 0.98].iterrows():
         ax.annotate(row.cell.split("-", 1)[1], (row.loss_ratio, row["J&F-Mean"]), fontsize=6,
                     xytext=(3, 2), textcoords="offset points", color="0.3")
     for name, style in zip(BASELINES, ("--", ":")):
@@ -158,7 +160,7 @@ def _propagated(masks_dir, seq) -> list[str]:
 
 def mask_overlays(root, masks_dir, sequences, frames: int = 6, frame_scores=None):
     """Rows: val sequences; columns: evenly spaced frames. Tint and outline: the propagated
-    mask (DAVIS colours); white line: the ground truth. With `frame_scores` (ablation.per_frame),
+    mask (DAVIS colours); white line: the ground truth. With `frame_scores` (analysis.per_frame),
     each scored frame shows its J (mean over objects)."""
     opened = [davis.open_sequence(root, name) for name in sequences]
     H, W = opened[0].frame(0).shape[:2]
@@ -215,7 +217,7 @@ def per_sequence_bars(sequence_scores):
 
 
 def attribute_bars(attribute_table, picked: dict):
-    """J&F (%) per attribute for the representatives {label: cell} (ablation.representatives)."""
+    """J&F (%) per attribute for the representatives {label: cell} (analysis.representatives)."""
     rows = list(attribute_table.index)
     fig = figure(1.5 + 1.3 * len(rows), 3.6)
     ax = fig.add_subplot()
