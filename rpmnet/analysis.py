@@ -132,6 +132,23 @@ def by_backbone(table):
     return pd.DataFrame(rows).sort_values("backbone", key=lambda c: c.map(order)).reset_index(drop=True)
 
 
+def by_module(table, metric="J&F"):
+    """Per matching module (a row of Table 2): its mean over the backbone columns that ran, paper
+    and ours, and its rank in each (1 = best). Averaging the columns takes out depth and the
+    per-backbone training budgets, leaving the comparison the paper's claim is about."""
+    import pandas as pd
+
+    s = scores(table, metric).dropna()
+    rows = {f"{m}-l{n}-d{d}": label for label, (m, d, n) in _rows()}
+    module = s.index.str.split("-", n=1).str[1].map(rows)   # resnet18-deformable-l3-d1 -> its row
+    means = s.groupby(module.values).agg({"paper": "mean", "ours": "mean", "difference": "size"})
+    means = means.rename(columns={"difference": "columns"})
+    means.index = pd.MultiIndex.from_tuples(means.index, names=ROW_NAMES)
+    for source in ("paper", "ours"):
+        means[f"{source} rank"] = means[source].rank(ascending=False, method="min").astype(int)
+    return means.sort_values("paper rank")
+
+
 def below_baseline(table, baseline="zero-flow"):
     """The trained cells whose J&F does not beat a baseline's, with how well they learned their
     training task (loss_ratio) and for how many steps."""

@@ -239,3 +239,15 @@ def test_object_motion_in_feature_pixels(tmp_path):
     assert motion["p90"] == pytest.approx(2.0) and motion["below_3"] == 1.0
     with pytest.raises(InputError, match="no object appears"):
         analysis.object_motion(write_davis(tmp_path / "one", {"s": moving_squares(frames=1)}), ("val",))
+
+
+def test_by_module_averages_each_row_over_the_columns_that_ran():
+    table = _hand_made({"resnet18-deformable-l3-d1": (10.0, 12.0), "resnet50-deformable-l3-d1": (20.0, 22.0),
+                        "resnet18-dilated-l3-d9": (30.0, 30.0)})
+    modules = analysis.by_module(table)
+    deformable, dilated9 = ("Deformable", "3 / 1", 3), ("Dilated", "3 / 9", 3)
+    assert modules.loc[deformable, "ours"] == pytest.approx(16.0)   # (11 + 21) / 2
+    assert modules.loc[deformable, "paper"] == pytest.approx((34.55 + 36.6) / 2)
+    assert modules.loc[deformable, "columns"] == 2 and modules.loc[dilated9, "columns"] == 1
+    assert modules.loc[dilated9, "ours rank"] == 1 and modules.loc[deformable, "paper rank"] == 1
+    assert list(modules.index) == [deformable, dilated9]  # in the paper's rank order
