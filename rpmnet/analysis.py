@@ -81,6 +81,21 @@ def rank_agreement(table, metric="J&F") -> dict:
     return dict(rho=float(result.statistic), pvalue=float(result.pvalue), n=len(s))
 
 
+def rank_by_column(table, metric="J&F"):
+    """Spearman's rho between paper and ours within each backbone column that ran (7 cells each),
+    and over the matching modules' means across columns (by_module): the order of the modules
+    without the differences between columns."""
+    import pandas as pd
+
+    s = scores(table, metric).dropna().join(table2().set_index("cell")[["backbone"]])
+    rows = [{"over": BACKBONE_NAMES[b], "cells": len(g), "rho": _spearman(g.paper, g.ours)}
+            for b, g in s.groupby("backbone", sort=False)]
+    modules = by_module(table, metric)
+    rows.append({"over": "module means", "cells": len(modules),
+                 "rho": _spearman(modules.paper, modules.ours)})
+    return pd.DataFrame(rows).set_index("over")
+
+
 def _spearman(a, b) -> float:
     """Spearman's rho of two columns over their rows with both values; NaN if under 3 rows."""
     from scipy.stats import spearmanr
@@ -330,7 +345,9 @@ def attribute_summary(margins) -> dict:
                 sequences=str(lo) if lo == hi else f"{lo}-{hi}",  # sequences behind each attribute
                 margin_min=float(claims["deformable - other"].min()),
                 margin_max=float(claims["deformable - other"].max()),
-                baseline_above=int((claims["best baseline"] > claims["deformable"]).sum()))
+                baseline_above=int((claims["best baseline"] > claims["deformable"]).sum()),
+                baseline_wins=[a.replace("_", " ") for a in claims.index[
+                    claims["best baseline"] > claims[["deformable", "best other matching"]].max(axis=1)]])
 
 
 def frame_trend(frames) -> dict:

@@ -251,3 +251,14 @@ def test_by_module_averages_each_row_over_the_columns_that_ran():
     assert modules.loc[deformable, "columns"] == 2 and modules.loc[dilated9, "columns"] == 1
     assert modules.loc[dilated9, "ours rank"] == 1 and modules.loc[deformable, "paper rank"] == 1
     assert list(modules.index) == [deformable, dilated9]  # in the paper's rank order
+
+
+def test_rank_by_column_within_each_backbone_and_over_module_means():
+    # ResNet-18 in the paper's order (deformable 34.55 > standard-3 32.95 > dilated-9 29.8), ResNet-50 reversed
+    table = _hand_made({"resnet18-deformable-l3-d1": (30.0, 30.0), "resnet18-standard-l3-d1": (20.0, 20.0),
+                        "resnet18-dilated-l3-d9": (10.0, 10.0), "resnet50-deformable-l3-d1": (10.0, 10.0),
+                        "resnet50-standard-l3-d1": (20.0, 20.0), "resnet50-dilated-l3-d9": (30.0, 30.0)})
+    ranks = analysis.rank_by_column(table)
+    assert ranks.loc["FCN-ResNet18", "rho"] == pytest.approx(1.0)
+    assert ranks.loc["FCN-ResNet50", "rho"] == pytest.approx(-1.0)
+    assert ranks.loc["module means", "cells"] == 3 and np.isnan(ranks.loc["module means", "rho"])  # all tie at 20
