@@ -262,3 +262,20 @@ def test_rank_by_column_within_each_backbone_and_over_module_means():
     assert ranks.loc["FCN-ResNet18", "rho"] == pytest.approx(1.0)
     assert ranks.loc["FCN-ResNet50", "rho"] == pytest.approx(-1.0)
     assert ranks.loc["module means", "cells"] == 3 and np.isnan(ranks.loc["module means", "rho"])  # all tie at 20
+
+
+def test_committed_cpu_table_is_the_merge_of_its_committed_cells():
+    """results/table2_cpu.csv holds exactly the committed per-cell results (all 28 settings and
+    both baselines), with loss ratios recomputed from the committed training logs."""
+    table = pd.read_csv(REPO / "results" / "table2_cpu.csv")
+    assert list(table.columns) == list(ablation.COLUMNS)
+    assert list(table.cell) == [*ablation.BASELINES, *table2().cell]
+    for _, row in table.iterrows():
+        stored = json.loads(ablation.result_path("cpu", row.cell, REPO / "results").read_text())
+        for key in ("J-Mean", "F-Mean", "J&F-Mean", "J-Decay", "train_steps", "parameters", "seed"):
+            assert row[key] == pytest.approx(stored[key]), (row.cell, key)
+        losses = ablation.training_losses("cpu", row.cell, REPO / "results")
+        if row.cell in ablation.BASELINES:
+            assert np.isnan(row.loss_ratio) and np.isnan(losses["loss_ratio"])
+        else:
+            assert row.loss_ratio == pytest.approx(losses["loss_ratio"], abs=1e-6), row.cell
