@@ -255,16 +255,21 @@ def sequence_attributes(root):
                   f"split by camera shake, fast motion, deformation and occlusion")
 
 
+def _cell_file(profile, cell, results_root, kind, seed) -> Path:
+    """A finished cell's per-object or per-frame CSV, or an InputError saying how to make it."""
+    name = profile if isinstance(profile, str) else profile.name
+    path = result_path(name, cell, results_root, kind, seed)
+    if not path.is_file():
+        raise InputError(f"{path}: missing; run `rpmnet ablate --profile {name} --cells {cell}"
+                         f"{_seed_flag(seed)}`")
+    return path
+
+
 def per_object(profile, cell, results_root="results", seed=0):
     """Official per-object scores of a finished cell (J/F in %, one row per <seq>_<k>)."""
     import pandas as pd
 
-    name = profile if isinstance(profile, str) else profile.name
-    path = result_path(name, cell, results_root, "objects", seed)
-    if not path.is_file():
-        raise InputError(f"{path}: missing; run `rpmnet ablate --profile {name} --cells {cell}"
-                         f"{_seed_flag(seed)}`")
-    objects = pd.read_csv(path)
+    objects = pd.read_csv(_cell_file(profile, cell, results_root, "objects", seed))
     objects["sequence"] = objects["Sequence"].str.rsplit("_", n=1).str[0]
     for k in ("J-Mean", "F-Mean"):
         objects[k] = 100 * objects[k]
@@ -282,12 +287,7 @@ def per_frame(profile, cell, results_root="results", seed=0):
     """J and F (%) of every evaluated frame of every object of a finished cell."""
     import pandas as pd
 
-    name = profile if isinstance(profile, str) else profile.name
-    path = result_path(name, cell, results_root, "frames", seed)
-    if not path.is_file():
-        raise InputError(f"{path}: missing; run `rpmnet ablate --profile {name} --cells {cell}"
-                         f"{_seed_flag(seed)}`")
-    frames = pd.read_csv(path, dtype={"frame": str})
+    frames = pd.read_csv(_cell_file(profile, cell, results_root, "frames", seed), dtype={"frame": str})
     frames[["J", "F"]] = 100 * frames[["J", "F"]]
     return frames
 

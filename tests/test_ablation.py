@@ -279,3 +279,11 @@ def test_committed_cpu_table_is_the_merge_of_its_committed_cells():
             assert np.isnan(row.loss_ratio) and np.isnan(losses["loss_ratio"])
         else:
             assert row.loss_ratio == pytest.approx(losses["loss_ratio"], abs=1e-6), row.cell
+
+
+def test_missing_cell_files_say_how_to_make_them(tmp_path):
+    with pytest.raises(InputError, match=r"missing; run `rpmnet ablate --profile cpu --cells "
+                                         r"resnet18-deformable-l3-d1 --seed 2`"):
+        analysis.per_frame("cpu", "resnet18-deformable-l3-d1", tmp_path, seed=2)
+    with pytest.raises(InputError, match=r"zero-flow\.objects\.csv: missing; run .*--cells zero-flow`$"):
+        analysis.per_sequence("smoke", "zero-flow", tmp_path)
