@@ -369,7 +369,15 @@ def merge(profile, results_root="results", davis_root=None, seed=0, data_root="d
     return table
 
 
-def seed_runs(profile, results_root="results", davis_root=None, data_root="data", seeds=range(10)):
+def seeds_run(profile_name: str, results_root="results") -> list[int]:
+    """The seeds with a results folder for this profile: 0 (table2/<profile>) and every
+    table2/<profile>-seed<N>."""
+    tagged = Path(results_root, "table2").glob(f"{profile_name}-seed*")
+    found = {int(p.name.rsplit("-seed", 1)[1]) for p in tagged if p.name.rsplit("-seed", 1)[1].isdigit()}
+    return sorted({0} | found)
+
+
+def seed_runs(profile, results_root="results", davis_root=None, data_root="data"):
     """J&F (%) of every cell that finished under more than one seed: one column per seed, plus their
     mean and range (max - min); empty when only one seed ran. How far a retraining alone moves a
     cell is the yardstick for differences between cells."""
@@ -377,7 +385,7 @@ def seed_runs(profile, results_root="results", davis_root=None, data_root="data"
 
     profile = get_profile(profile) if isinstance(profile, str) else profile
     values = {}
-    for seed in seeds:
+    for seed in seeds_run(profile.name, results_root):
         for path in sorted(folder(profile.name, results_root, seed).glob("*.json")):
             row = finished(profile, path.stem, davis_root, seed, results_root, data_root)
             if row is not None and path.stem not in BASELINES:

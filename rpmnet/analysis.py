@@ -164,6 +164,21 @@ def by_module(table, metric="J&F"):
     return means.sort_values("paper rank")
 
 
+def deformable_lead(modules) -> dict:
+    """From by_module: deformable matching's rank (ours, paper), its lead over the best other
+    module in our means (negative: it trails), and over how many columns the means run."""
+    deformable = modules.xs("Deformable", level="matching").iloc[0]
+    others = modules.drop("Deformable", level="matching")
+    return dict(rank=int(deformable["ours rank"]), paper_rank=int(deformable["paper rank"]),
+                lead=float(deformable["ours"] - others["ours"].max()), columns=int(deformable["columns"]))
+
+
+def near(table, level: float, width: float) -> int:
+    """How many trained cells score within `width` J&F points of `level` (on either side)."""
+    trained = table[~table.cell.isin(list(BASELINES))]
+    return int(((trained["J&F-Mean"] - level).abs() < width).sum())
+
+
 def below_baseline(table, baseline="zero-flow"):
     """The trained cells whose J&F does not beat a baseline's, with how well they learned their
     training task (loss_ratio) and for how many steps."""

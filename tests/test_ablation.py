@@ -287,3 +287,12 @@ def test_missing_cell_files_say_how_to_make_them(tmp_path):
         analysis.per_frame("cpu", "resnet18-deformable-l3-d1", tmp_path, seed=2)
     with pytest.raises(InputError, match=r"zero-flow\.objects\.csv: missing; run .*--cells zero-flow`$"):
         analysis.per_sequence("smoke", "zero-flow", tmp_path)
+
+
+def test_deformable_lead_and_cells_near_a_level():
+    table = _hand_made({"resnet18-deformable-l3-d1": (20.0, 22.0), "resnet18-standard-l3-d1": (20.0, 20.0),
+                        "resnet18-dilated-l3-d9": (10.0, 10.0)})
+    lead = analysis.deformable_lead(analysis.by_module(table))
+    assert lead == dict(rank=1, paper_rank=1, lead=pytest.approx(1.0), columns=1)
+    # the copy-first baseline (15.0) is not a trained cell and is never counted
+    assert analysis.near(table, 15.0, 5.5) == 2 and analysis.near(table, 15.0, 4.0) == 0

@@ -20,6 +20,15 @@ COLOURS = {"deformable": "#1f77b4", "standard": "#ff7f0e", "dilated": "#2ca02c",
 MARKERS = {"resnet18": "o", "resnet34": "s", "resnet50": "^", "resnet101": "D"}
 
 
+def _baseline_lines(ax, table, metric: str = "J&F", vertical: bool = False):
+    """The model-free baselines that ran, as labelled lines across the score axis."""
+    line = ax.axvline if vertical else ax.axhline
+    for name, style in zip(BASELINES, ("--", ":")):
+        hit = table.loc[table.cell == name, f"{metric}-Mean"]
+        if len(hit):
+            line(hit.iloc[0], color="black", linestyle=style, linewidth=1, label=f"{name} {hit.iloc[0]:.1f}")
+
+
 def _row_label(index) -> list[str]:
     return [f"{m} {kd}, {n} layer{'s' if n > 1 else ''}" for m, kd, n in index]
 
@@ -72,11 +81,7 @@ def rank_scatter(table, metric: str = "J&F"):
     for cell, row in s.iterrows():
         ax.annotate(cell.split("-", 1)[1], (row.paper, row.ours), fontsize=6, xytext=(3, 2),
                     textcoords="offset points", color="0.3")
-    for name, style in zip(BASELINES, ("--", ":")):
-        hit = table.loc[table.cell == name, f"{metric}-Mean"]
-        if len(hit):
-            ax.axhline(hit.iloc[0], color="black", linestyle=style, linewidth=1,
-                       label=f"{name} {hit.iloc[0]:.1f}")
+    _baseline_lines(ax, table, metric)
     rho = agreement["rho"]
     ax.set_title(f"{metric}: Spearman rho = {rho:.2f} over {agreement['n']} cells"
                  if rho == rho else f"{metric}: too few cells ({agreement['n']}) for a rank correlation",
@@ -97,10 +102,7 @@ def cells_vs_baselines(table):
     y = np.arange(len(cells))[::-1]
     ax.barh(y, cells["J&F-Mean"], color=[COLOURS[m] for m in cells.matching])
     ax.set_yticks(y, cells.cell, fontsize=7)
-    for name, style in zip(BASELINES, ("--", ":")):
-        hit = table.loc[table.cell == name, "J&F-Mean"]
-        if len(hit):
-            ax.axvline(hit.iloc[0], color="black", linestyle=style, label=f"{name} {hit.iloc[0]:.1f}")
+    _baseline_lines(ax, table, vertical=True)
     for yi, v in zip(y, cells["J&F-Mean"]):
         ax.text(v, yi, f" {v:.1f}", va="center", fontsize=7)
     ax.set_xlabel("J&F-Mean (%), ours")
@@ -123,11 +125,7 @@ def learning_vs_score(table):
     for _, row in cells[cells.loss_ratio < 0.98].iterrows():
         ax.annotate(row.cell.split("-", 1)[1], (row.loss_ratio, row["J&F-Mean"]), fontsize=6,
                     xytext=(3, 2), textcoords="offset points", color="0.3")
-    for name, style in zip(BASELINES, ("--", ":")):
-        hit = table.loc[table.cell == name, "J&F-Mean"]
-        if len(hit):
-            ax.axhline(hit.iloc[0], color="black", linestyle=style, linewidth=1,
-                       label=f"{name} {hit.iloc[0]:.1f}")
+    _baseline_lines(ax, table)
     ax.axvline(1, color="0.5", linewidth=1)
     ax.set_xlabel("training loss / zero-flow loss, last 10% of steps (left = learned more)")
     ax.set_ylabel("J&F-Mean (%), ours")
