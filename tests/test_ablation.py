@@ -1,6 +1,7 @@
 """The Table 2 grid: resumable and idempotent runs, the merged CSV, and the analyses."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,6 +78,15 @@ def test_killed_grid_resumes_only_the_missing_cells_and_merges(tmp_path):
     for seed in (0, 1):
         work = ablation.work_dir("smoke", CELLS[1], tmp_path / "checkpoints", seed)
         assert json.loads((work / "experiment.json").read_text())["seed"] == seed
+        # A finished cell keeps its weights but not its resume state (3x their size on disk).
+        assert (work / "final.pt").is_file() and not (work / "last.pt").exists()
+    # Masks lost later are propagated again from final.pt, without training again.
+    work = ablation.work_dir("smoke", CELLS[1], tmp_path / "checkpoints", 1)
+    trained = (work / "final.pt").stat().st_mtime_ns
+    shutil.rmtree(next(p for p in (work / "masks").iterdir() if p.is_dir()))
+    assert ablation.masks("smoke", CELLS[1], seed=1, device="cpu", checkpoints_root=tmp_path / "checkpoints",
+                          data_root=tmp_path / "data") == work / "masks"
+    assert (work / "final.pt").stat().st_mtime_ns == trained and not (work / "last.pt").exists()
     merged = ablation.merge("smoke", tmp_path / "results", seed=1, data_root=tmp_path / "data",
                             checkpoints_root=tmp_path / "checkpoints")
     assert merged.cell.tolist() == [CELLS[1]]
