@@ -124,7 +124,7 @@ def benchmark_root(profile, davis_root=None, data_root="data") -> Path:
 
 
 def data_label(profile, davis_root=None) -> str:
-    return str(Path(davis_root).resolve()) if davis_root is not None else f"synthetic-{profile.name}"
+    return str(Path(davis_root).resolve()) if davis_root is not None else f"synthetic-{profile.data_name}"
 
 
 def benchmark_id(profile, davis_root=None, data_root="data") -> str | None:
@@ -135,7 +135,7 @@ def benchmark_id(profile, davis_root=None, data_root="data") -> str | None:
         return "-"
     from .data.synthetic import MANIFEST
 
-    path = Path(data_root) / f"synthetic-{profile.name}" / MANIFEST
+    path = Path(data_root) / f"synthetic-{profile.data_name}" / MANIFEST
     if not path.is_file():
         return None
     manifest = json.dumps(json.loads(path.read_text()), sort_keys=True)

@@ -169,6 +169,13 @@ class Profile:
     ablation_matchings: tuple | None = None  # e.g. ("deformable-l3-d1",); None = all seven
     # notebooks
     fig2_frames: int = 8
+    # a derived profile ("cpu-steps2400") shares its base profile's built-in benchmark
+    base: str | None = None
+
+    @property
+    def data_name(self) -> str:
+        """The profile whose built-in benchmark this one uses (data/synthetic-<data_name>)."""
+        return self.base or self.name
 
     def steps_for(self, backbone: str) -> int:
         return self.ablation_steps.get(backbone, self.steps)
@@ -197,8 +204,17 @@ PROFILES = {p.name: p for p in [
 
 
 def get_profile(name: str) -> Profile:
+    """A profile by name; "<profile>-steps<N>" is that profile with every training (the default
+    model's and each Table 2 cell's) N steps long, on the same data: how a grid is rerun longer
+    beside the original (its own results folder, e.g. results/table2/cpu-steps2400/)."""
+    base, _, steps = name.rpartition("-steps")
+    if base in PROFILES and steps.isdigit() and int(steps) > 0:
+        return PROFILES[base].replace(name=name, base=base, steps=int(steps),
+                                      ablation_steps=dict.fromkeys(BACKBONES, int(steps)),
+                                      description=f"{base} with {int(steps)} training steps")
     if name not in PROFILES:
-        raise InputError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)}")
+        raise InputError(f"unknown profile {name!r}; allowed: {', '.join(PROFILES)} "
+                         f"(or <profile>-steps<N>, e.g. cpu-steps2400)")
     return PROFILES[name]
 
 

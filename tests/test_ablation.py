@@ -14,7 +14,7 @@ import pytest
 
 from rpmnet import ablation, analysis
 from rpmnet.cli import main
-from rpmnet.config import table2
+from rpmnet.config import get_profile, table2
 from rpmnet.data.synthetic import ensure_benchmark
 from rpmnet.errors import InputError
 
@@ -306,3 +306,20 @@ def test_deformable_lead_and_cells_near_a_level():
     assert lead == dict(rank=1, paper_rank=1, lead=pytest.approx(1.0), columns=1)
     # the copy-first baseline (15.0) is not a trained cell and is never counted
     assert analysis.near(table, 15.0, 5.5) == 2 and analysis.near(table, 15.0, 4.0) == 0
+
+
+def test_a_longer_profile_reruns_cells_beside_the_original_on_the_same_data(tmp_path):
+    longer = get_profile("smoke-steps4")
+    assert (longer.steps, longer.steps_for("resnet101"), longer.crop) == (4, 4, get_profile("smoke").crop)
+    assert ablation.grid(longer) == ablation.grid("smoke")
+    for bad in ("smoke-steps0", "smoke-stepsx", "nope-steps3", "smoke-steps2-steps3"):
+        with pytest.raises(InputError, match=f"unknown profile '{bad}'"):
+            get_profile(bad)
+    roots = dict(results_root=tmp_path / "r", checkpoints_root=tmp_path / "c", data_root=tmp_path / "d")
+    rows = ablation.run_ablation("smoke-steps4", cells=["resnet18-standard-l1-d1"], device="cpu", **roots)
+    assert rows.train_steps.tolist() == [4] and rows.data.tolist() == ["synthetic-smoke"]
+    assert [p.name for p in (tmp_path / "d").iterdir() if not p.name.startswith(".")] == ["synthetic-smoke"]
+    assert ablation.result_path("smoke-steps4", "resnet18-standard-l1-d1", tmp_path / "r").is_file()
+    assert not ablation.folder("smoke", tmp_path / "r").exists()
+    assert ablation.finished("smoke", "resnet18-standard-l1-d1", results_root=tmp_path / "r",
+                             data_root=tmp_path / "d") is None

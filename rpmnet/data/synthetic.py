@@ -391,11 +391,12 @@ def _replace_dir(new: Path, old: Path):
 
 
 def ensure_benchmark(profile="quick", root="data") -> Path:
-    """data/synthetic-<profile>/ at the profile's size, generated with seed 0 if missing."""
+    """data/synthetic-<profile>/ at the profile's size, generated with seed 0 if missing (a derived
+    profile such as cpu-steps2400 uses its base profile's)."""
     from ..config import Profile, get_profile
 
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    return generate(Path(root) / f"synthetic-{profile.name}", seed=0, size=profile.synth_size,
+    return generate(Path(root) / f"synthetic-{profile.data_name}", seed=0, size=profile.synth_size,
                     sequences=profile.synth_sequences, frames=profile.synth_frames)
 
 
