@@ -269,14 +269,18 @@ def keep_log(profile_name, cell, results_root="results", checkpoints_root="check
 
 def training_losses(profile_name, cell, results_root="results", seed=0) -> dict:
     """The cell's final training losses (train.final_losses of its stored log); NaN if none."""
-    import pandas as pd
-
     from .train import final_losses
 
+    log = training_log(profile_name, cell, results_root, seed)
+    return dict.fromkeys(LOSSES, float("nan")) if log is None else final_losses(log)
+
+
+def training_log(profile_name, cell, results_root="results", seed=0):
+    """The cell's stored training log (step, loss, zero_flow_loss, ...), or None if it has none."""
+    import pandas as pd
+
     path = result_path(profile_name, cell, results_root, "train", seed)
-    if cell in BASELINES or not path.is_file():
-        return dict.fromkeys(LOSSES, float("nan"))
-    return final_losses(pd.read_csv(path))
+    return None if cell in BASELINES or not path.is_file() else pd.read_csv(path)
 
 
 def _plain(row: dict) -> dict:
@@ -381,6 +385,17 @@ def seeds_run(profile_name: str, results_root="results") -> list[int]:
     tagged = Path(results_root, "table2").glob(f"{profile_name}-seed*")
     found = {int(p.name.rsplit("-seed", 1)[1]) for p in tagged if p.name.rsplit("-seed", 1)[1].isdigit()}
     return sorted({0} | found)
+
+
+def longer_runs(profile_name: str, results_root="results", seed: int = 0) -> list[str]:
+    """The "<profile>-steps<N>" grids merged beside this profile's for this seed
+    (results/table2_<profile>-steps<N>[-seed<S>].csv), shortest first: cells trained again for longer."""
+    found = {}
+    for path in Path(results_root).glob(f"table2_{profile_name}-steps*.csv"):
+        steps, _, tag = path.stem.rsplit("-steps", 1)[1].partition("-seed")
+        if steps.isdigit() and tag == (str(seed) if seed else ""):
+            found[int(steps)] = f"{profile_name}-steps{steps}"
+    return [found[n] for n in sorted(found)]
 
 
 def seed_runs(profile, results_root="results", davis_root=None, data_root="data"):

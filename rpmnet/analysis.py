@@ -188,6 +188,62 @@ def below_baseline(table, baseline="zero-flow"):
     return below.set_index("cell")[["J&F-Mean", "loss_ratio", "train_steps"]]
 
 
+# A cell "learned" its training task if its loss ratio ends below this. In the cpu grid the cells
+# fall on either side of a gap: 0.60-0.87 (all beat zero-flow) and 0.93-1.00 (none beats it by
+# more than 0.3 J&F points).
+LEARNED_BELOW = 0.9
+
+
+def longer_training(table, longer, baseline="zero-flow"):
+    """The cells of a merged grid (`table`) that a "<profile>-steps<N>" grid (`longer`, merged)
+    trained again for longer: steps, loss ratio and J&F (%) of both runs, and whether the longer
+    run beats the baseline (from `table`: baselines do not train). Both must be scored on the
+    same data, or the comparison is refused."""
+    import pandas as pd
+
+    for key in ("data", "benchmark"):
+        ours, theirs = set(table[key].dropna()), set(longer[key].dropna())
+        if ours != theirs:
+            raise InputError(f"the longer grid was scored on other {key} ({', '.join(map(str, theirs))}) "
+                             f"than the grid ({', '.join(map(str, ours))})")
+    level = table.set_index("cell").loc[baseline, "J&F-Mean"]
+    grid, again = (t[~t.cell.isin(list(BASELINES))].set_index("cell") for t in (table, longer))
+    cells = [c for c in grid.index if c in again.index]
+    picked = ("train_steps", "loss_ratio", "J&F-Mean")
+    out = pd.concat({"grid": grid.loc[cells, list(picked)], "longer": again.loc[cells, list(picked)]},
+                    axis=1)
+    out[("longer", "J&F gain")] = out[("longer", "J&F-Mean")] - out[("grid", "J&F-Mean")]
+    out[("longer", f"beats {baseline}")] = out[("longer", "J&F-Mean")] > level
+    out[("longer", "learned")] = out[("longer", "loss_ratio")] < LEARNED_BELOW
+    return out
+
+
+def describe_longer(comparison, baseline_level: float, baseline="zero-flow") -> list[str]:
+    """One sentence per cell of longer_training: steps, loss ratio and J&F before and after."""
+    lines = []
+    for cell, row in comparison.iterrows():
+        grid, again = row["grid"], row["longer"]
+        learned = "learned" if again["learned"] else f"still did not learn (ratio >= {LEARNED_BELOW})"
+        beats = "beats" if again[f"beats {baseline}"] else "does not beat"
+        lines.append(f"{cell}: {int(grid.train_steps)} -> {int(again.train_steps)} steps; loss ratio "
+                     f"{grid.loss_ratio:.2f} -> {again.loss_ratio:.2f} ({learned}); J&F "
+                     f"{grid['J&F-Mean']:.1f} -> {again['J&F-Mean']:.1f} ({again['J&F gain']:+.1f}), "
+                     f"{beats} {baseline} ({baseline_level:.1f})")
+    return lines
+
+
+def longer_summary(comparison, baseline="zero-flow") -> dict:
+    """From longer_training: which cells had not learned in the grid, which of them learned and
+    beat the baseline with more steps, and what more steps gave the cells that had learned."""
+    before = comparison[("grid", "loss_ratio")] < LEARNED_BELOW
+    slow = comparison[~before]
+    gains = comparison.loc[before, ("longer", "J&F gain")]
+    return dict(not_learned=list(slow.index), now_learned=list(slow.index[slow[("longer", "learned")]]),
+                now_beat=list(slow.index[slow[("longer", f"beats {baseline}")]]),
+                slow_gain=[float(g) for g in slow[("longer", "J&F gain")]],
+                controls=list(gains.index), control_gain=[float(g) for g in gains])
+
+
 def best_cell(table) -> str:
     """The Table 2 cell with the highest J&F of ours."""
     cells = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])

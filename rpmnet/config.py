@@ -169,8 +169,10 @@ class Profile:
     ablation_matchings: tuple | None = None  # e.g. ("deformable-l3-d1",); None = all seven
     # notebooks
     fig2_frames: int = 8
-    # a derived profile ("cpu-steps2400") shares its base profile's built-in benchmark
-    base: str | None = None
+    # A derived profile ("cpu-steps2400") shares its base profile's built-in benchmark. Not in the
+    # repr: the repr fingerprints stored results (ablation.settings_id), and the data are
+    # fingerprinted on their own; adding it there invalidated every committed cell once.
+    base: str | None = field(default=None, repr=False)
 
     @property
     def data_name(self) -> str:

@@ -282,6 +282,8 @@ def test_committed_cpu_table_is_the_merge_of_its_committed_cells():
     assert list(table.cell) == [*ablation.BASELINES, *table2().cell]
     for _, row in table.iterrows():
         stored = json.loads(ablation.result_path("cpu", row.cell, REPO / "results").read_text())
+        # Still current: a change to the profiles or assumptions would make every rerun redo it.
+        assert stored["settings"] == ablation.settings_id(get_profile("cpu")), row.cell
         for key in ("J-Mean", "F-Mean", "J&F-Mean", "J-Decay", "train_steps", "parameters", "seed"):
             assert row[key] == pytest.approx(stored[key]), (row.cell, key)
         losses = ablation.training_losses("cpu", row.cell, REPO / "results")
@@ -323,3 +325,65 @@ def test_a_longer_profile_reruns_cells_beside_the_original_on_the_same_data(tmp_
     assert not ablation.folder("smoke", tmp_path / "r").exists()
     assert ablation.finished("smoke", "resnet18-standard-l1-d1", results_root=tmp_path / "r",
                              data_root=tmp_path / "d") is None
+
+
+def test_longer_training_compares_the_same_cells_on_the_same_data(tmp_path):
+    cells = ["zero-flow", "resnet18-standard-l1-d1", "resnet18-dilated-l3-d3"]
+    grid = pd.DataFrame(dict(cell=cells, train_steps=[0, 600, 600], loss_ratio=[np.nan, 0.95, 0.99],
+                             data="synthetic-cpu", benchmark="abc")).assign(**{"J&F-Mean": [16.0, 15.0, 14.0]})
+    longer = grid.iloc[1:2].assign(train_steps=2400, loss_ratio=0.7, **{"J&F-Mean": 19.5})
+    both = analysis.longer_training(grid, longer)
+    assert both.index.tolist() == ["resnet18-standard-l1-d1"]  # only the cells trained twice
+    row = both.loc["resnet18-standard-l1-d1"]
+    assert (row["grid", "train_steps"], row["longer", "train_steps"]) == (600, 2400)
+    assert row["longer", "J&F gain"] == pytest.approx(4.5)
+    assert bool(row["longer", "beats zero-flow"]) and bool(row["longer", "learned"])
+    assert not bool(analysis.longer_training(grid, longer.assign(loss_ratio=0.95)).iloc[0]["longer", "learned"])
+    with pytest.raises(InputError, match="other benchmark"):
+        analysis.longer_training(grid, longer.assign(benchmark="xyz"))
+
+    # Found beside the grid by name, per seed; a seed's file is not seed 0's.
+    for name in ("table2_cpu-steps2400.csv", "table2_cpu-steps1200.csv", "table2_cpu-steps2400-seed1.csv",
+                 "table2_cpu-stepsx.csv", "table2_cpu.csv"):
+        (tmp_path / name).write_text("cell\n")
+    assert ablation.longer_runs("cpu", tmp_path) == ["cpu-steps1200", "cpu-steps2400"]
+    assert ablation.longer_runs("cpu", tmp_path, seed=1) == ["cpu-steps2400"]
+    assert ablation.longer_runs("quick", tmp_path) == []
+
+
+def test_longer_learning_figure_draws_both_runs_of_each_cell():
+    from rpmnet.viz import results
+
+    def log(steps, ratio):
+        return pd.DataFrame(dict(step=np.arange(steps), loss=ratio * 0.02, zero_flow_loss=0.02))
+
+    fig = results.longer_learning({"resnet18-standard-l1-d1": {"cpu": log(600, 0.95), "cpu-steps2400": log(2400, 0.7)},
+                                   "resnet18-dilated-l3-d3": {"cpu": log(600, 1.0), "cpu-steps2400": log(2400, 0.9)}})
+    assert len(fig.axes) == 2
+    lines = fig.axes[0].get_lines()
+    assert [len(line.get_xdata()) for line in lines[:2]] == [600, 2400]
+    assert lines[1].get_ydata()[-1] == pytest.approx(0.7)
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["cpu: 600 steps", "cpu-steps2400: 2400 steps"]
+
+
+def test_describe_longer_says_what_changed():
+    cells = ["zero-flow", "resnet18-standard-l1-d1"]
+    grid = pd.DataFrame(dict(cell=cells, train_steps=[0, 600], loss_ratio=[np.nan, 0.95], data="d",
+                             benchmark="b")).assign(**{"J&F-Mean": [16.0, 15.0]})
+    longer = grid.iloc[1:].assign(train_steps=2400, loss_ratio=0.93, **{"J&F-Mean": 15.5})
+    [line] = analysis.describe_longer(analysis.longer_training(grid, longer), 16.0)
+    assert line == ("resnet18-standard-l1-d1: 600 -> 2400 steps; loss ratio 0.95 -> 0.93 (still did not "
+                    "learn (ratio >= 0.9)); J&F 15.0 -> 15.5 (+0.5), does not beat zero-flow (16.0)")
+
+
+def test_longer_summary_separates_slow_cells_from_controls():
+    cells = ["zero-flow", "resnet18-standard-l1-d1", "resnet18-dilated-l3-d3", "resnet18-deformable-l3-d1"]
+    grid = pd.DataFrame(dict(cell=cells, train_steps=[0, 600, 600, 600], loss_ratio=[np.nan, 0.95, 0.99, 0.6],
+                             data="d", benchmark="b")).assign(**{"J&F-Mean": [16.0, 15.0, 14.0, 21.0]})
+    longer = grid.iloc[1:].assign(train_steps=2400, loss_ratio=[0.7, 0.95, 0.5],
+                                  **{"J&F-Mean": [19.0, 15.0, 23.5]})
+    facts = analysis.longer_summary(analysis.longer_training(grid, longer))
+    assert facts["not_learned"] == ["resnet18-standard-l1-d1", "resnet18-dilated-l3-d3"]
+    assert facts["now_learned"] == facts["now_beat"] == ["resnet18-standard-l1-d1"]
+    assert facts["slow_gain"] == [4.0, 1.0]
+    assert facts["controls"] == ["resnet18-deformable-l3-d1"] and facts["control_gain"] == [2.5]

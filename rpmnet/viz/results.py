@@ -134,6 +134,27 @@ def learning_vs_score(table):
     return fig
 
 
+def longer_learning(logs: dict, window: int = 60):
+    """For cells trained twice (the grid's length and longer): training loss over zero-flow loss
+    along the steps, each a `window`-step mean of both (the ratio of means, as loss_ratio is).
+    `logs` is {cell: {run name: its training log}}; one panel per cell, the same axes."""
+    fig = figure(3.3 * min(len(logs), 4), 3.2)
+    axes = np.atleast_1d(fig.subplots(1, len(logs), sharey=True, squeeze=False)[0])
+    for ax, (cell, runs) in zip(axes, logs.items()):
+        for (name, log), style in zip(runs.items(), ("--", "-")):
+            mean = lambda v: v.rolling(window, min_periods=1).mean()  # noqa: E731
+            ratio = mean(log["loss"]) / mean(log["zero_flow_loss"])
+            ax.plot(log["step"], ratio, ls=style, color=COLOURS[cell.split("-")[1]], lw=1.4,
+                    label=f"{name}: {len(log)} steps")
+        ax.axhline(1, color="0.5", lw=1)
+        ax.set_title(cell, fontsize=8)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="lower left")
+    axes[0].set_ylabel(f"loss / zero-flow loss ({window}-step means)")
+    return fig
+
+
 # ---------------------------------------------------------------------- masks over time
 def _contour(ax, mask, colour):
     if mask.any() and not mask.all():
