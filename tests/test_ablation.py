@@ -363,6 +363,7 @@ def test_longer_learning_figure_draws_both_runs_of_each_cell():
     lines = fig.axes[0].get_lines()
     assert [len(line.get_xdata()) for line in lines[:2]] == [600, 2400]
     assert lines[1].get_ydata()[-1] == pytest.approx(0.7)
+    assert list(lines[2].get_xdata()) == [600, 600]  # where the grid's run stopped
     assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["cpu: 600 steps", "cpu-steps2400: 2400 steps"]
 
 
@@ -387,3 +388,14 @@ def test_longer_summary_separates_slow_cells_from_controls():
     assert facts["now_learned"] == facts["now_beat"] == ["resnet18-standard-l1-d1"]
     assert facts["slow_gain"] == [4.0, 1.0]
     assert facts["controls"] == ["resnet18-deformable-l3-d1"] and facts["control_gain"] == [2.5]
+
+
+@pytest.mark.parametrize("run", ["cpu-seed1", "cpu-seed2", "cpu-steps2400"])
+def test_committed_side_runs_are_current(run):
+    """The extra seeds and the longer training beside the cpu grid: still what this code would
+    compute (so notebook 03 reads them instead of training them again)."""
+    profile = get_profile(run.split("-seed")[0])
+    stored = sorted((REPO / "results" / "table2" / run).glob("*.json"))
+    assert stored
+    for path in stored:
+        assert json.loads(path.read_text())["settings"] == ablation.settings_id(profile), path.name

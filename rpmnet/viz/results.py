@@ -137,15 +137,18 @@ def learning_vs_score(table):
 def longer_learning(logs: dict, window: int = 60):
     """For cells trained twice (the grid's length and longer): training loss over zero-flow loss
     along the steps, each a `window`-step mean of both (the ratio of means, as loss_ratio is).
-    `logs` is {cell: {run name: its training log}}; one panel per cell, the same axes."""
+    `logs` is {cell: {run name: its training log}}, the grid's run first; one panel per cell.
+    The grid's run is drawn wide and pale under the longer one: with the same seed, batches and
+    constant learning rate the longer run passes through it, so the two coincide up to its end."""
     fig = figure(3.3 * min(len(logs), 4), 3.2)
     axes = np.atleast_1d(fig.subplots(1, len(logs), sharey=True, squeeze=False)[0])
     for ax, (cell, runs) in zip(axes, logs.items()):
-        for (name, log), style in zip(runs.items(), ("--", "-")):
+        colour = COLOURS[cell.split("-")[1]]
+        for (name, log), (width, alpha) in zip(runs.items(), ((5, 0.3), (1.3, 1.0))):
             mean = lambda v: v.rolling(window, min_periods=1).mean()  # noqa: E731
             ratio = mean(log["loss"]) / mean(log["zero_flow_loss"])
-            ax.plot(log["step"], ratio, ls=style, color=COLOURS[cell.split("-")[1]], lw=1.4,
-                    label=f"{name}: {len(log)} steps")
+            ax.plot(log["step"], ratio, color=colour, lw=width, alpha=alpha, label=f"{name}: {len(log)} steps")
+        ax.axvline(len(next(iter(runs.values()))), color="0.3", ls=":", lw=1)  # where the grid stopped
         ax.axhline(1, color="0.5", lw=1)
         ax.set_title(cell, fontsize=8)
         ax.set_xlabel("step")
