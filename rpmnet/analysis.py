@@ -287,6 +287,8 @@ def summary(table, metric="J&F") -> dict:
         above_copy_first=int((trained["J&F-Mean"] > baseline["copy-first"]).sum()),
         above_zero_flow=int((trained["J&F-Mean"] > baseline["zero-flow"]).sum()),
         below_zero_flow=list(trained.cell[trained["J&F-Mean"] <= baseline["zero-flow"]]),
+        below_kinds=[kind for kind, tag in (("one-layer", "-l1-d1"), ("dilated", "-dilated-"))
+                     if trained.cell[trained["J&F-Mean"] <= baseline["zero-flow"]].str.contains(tag).any()],
         largest_parameters=int(trained.parameters.max()),
         largest_cell=trained.loc[trained.parameters.idxmax(), "cell"],
         learning_rho=_spearman(trained.loss_ratio, trained["J&F-Mean"]),

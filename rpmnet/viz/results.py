@@ -142,10 +142,10 @@ def longer_learning(logs: dict, window: int = 60):
     constant learning rate the longer run passes through it, so the two coincide up to its end."""
     fig = figure(3.3 * min(len(logs), 4), 3.2)
     axes = np.atleast_1d(fig.subplots(1, len(logs), sharey=True, squeeze=False)[0])
+    mean = lambda v: v.rolling(window, min_periods=1).mean()  # noqa: E731
     for ax, (cell, runs) in zip(axes, logs.items()):
         colour = COLOURS[cell.split("-")[1]]
         for (name, log), (width, alpha) in zip(runs.items(), ((5, 0.3), (1.3, 1.0))):
-            mean = lambda v: v.rolling(window, min_periods=1).mean()  # noqa: E731
             ratio = mean(log["loss"]) / mean(log["zero_flow_loss"])
             ax.plot(log["step"], ratio, color=colour, lw=width, alpha=alpha, label=f"{name}: {len(log)} steps")
         ax.axvline(len(next(iter(runs.values()))), color="0.3", ls=":", lw=1)  # where the grid stopped
