@@ -87,6 +87,24 @@ def method_table(methods: dict, reference: str | None = None, **kwargs):
     return pd.DataFrame(rows).set_index("method")
 
 
+def verdict(low: float, high: float) -> str:
+    """What a 95% interval of "A minus B" lets one say."""
+    return "ahead" if low > 0 else "behind" if high < 0 else "undecided"
+
+
+def versus(methods: dict, subject: str, metric: str = "J&F-Mean", **kwargs):
+    """The subject minus every other method: mean, paired interval, verdict (ahead / behind /
+    undecided: the interval includes 0)."""
+    import pandas as pd
+
+    rows = {}
+    for name, objects in methods.items():
+        if name != subject:
+            d = paired(methods[subject], objects, metric, **kwargs)
+            rows[name] = {**d, "verdict": verdict(d["low"], d["high"])}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def by_attribute(methods: dict, attributes, attribute_names=None, metric: str = "J&F-Mean"):
     """attribute x method: the mean score over the objects of the sequences showing it, with a
     `sequences` column (how many sequences carry each number). attributes: a bool DataFrame
@@ -106,7 +124,7 @@ def by_attribute(methods: dict, attributes, attribute_names=None, metric: str = 
 
 def attribute_margins(a, b, attributes, attribute_names, metric: str = "J&F-Mean", **kwargs):
     """Per attribute: A minus B on the sequences showing it, with its paired bootstrap interval,
-    and a verdict: "A ahead", "B ahead" (interval excludes 0) or "undecided"."""
+    and a verdict: "ahead" (A), "behind" (interval excludes 0) or "undecided"."""
     import pandas as pd
 
     rows = {}
@@ -116,6 +134,5 @@ def attribute_margins(a, b, attributes, attribute_names, metric: str = "J&F-Mean
         if sub_a.empty:
             continue
         d = paired(sub_a, sub_b, metric, **kwargs)
-        d["verdict"] = "A ahead" if d["low"] > 0 else "B ahead" if d["high"] < 0 else "undecided"
-        rows[name] = d
+        rows[name] = {**d, "verdict": verdict(d["low"], d["high"])}
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -193,8 +193,9 @@ def test_davis_attributes_from_db_info(tmp_path):
         "sequences:\n- {name: bmx-trees, attributes: [CS, FM, OCC, LR]}\n- {name: dog, attributes: [DEF]}\n")
     attributes, source = analysis.sequence_attributes(tmp_path)
     assert "db_info.yaml" in source
-    assert attributes.loc["bmx-trees"].tolist() == [True, True, False, True]
-    assert attributes.loc["dog"].tolist() == [False, False, True, False]
+    assert list(attributes.columns) == [*analysis.ATTRIBUTES, "LR"]   # the claim's four first
+    assert attributes.loc["bmx-trees"].tolist() == [True, True, False, True, True]
+    assert attributes.loc["dog"].tolist() == [False, False, True, False, False]
     assert analysis.sequence_attributes(tmp_path / "nothing")[0] is None
 
 

@@ -60,5 +60,19 @@ def test_method_table_and_attributes():
     assert by.loc["CS", "a"] == pytest.approx(40.0) and by.loc["OCC", "b"] == pytest.approx(20.0)
     assert list(by.sequences) == [2, 1]
     margins = compare.attribute_margins(a, b, attrs, ["CS", "OCC"], samples=500)
-    assert margins.loc["OCC", "mean"] == pytest.approx(-10.0) and margins.loc["OCC", "verdict"] == "B ahead"
+    assert margins.loc["OCC", "mean"] == pytest.approx(-10.0) and margins.loc["OCC", "verdict"] == "behind"
     assert margins.loc["CS", "verdict"] == "undecided"   # +10 and 0: the interval reaches 0
+
+
+def test_versus_and_its_sentences():
+    from rpmnet import report
+
+    a = objects({f"s{i}_1": 20.0 + i for i in range(6)})
+    methods = {"model": a, "low": objects({f"s{i}_1": 10.0 + i for i in range(6)}),
+               "same": objects({f"s{i}_1": 20.0 + (1 if i % 2 else -1) + i for i in range(6)})}
+    table = compare.versus(methods, "model", samples=500)
+    assert table.loc["low", "verdict"] == "ahead" and table.loc["low", "mean"] == pytest.approx(10.0)
+    assert table.loc["same", "verdict"] == "undecided"
+    text = report.versus_text(table, "model")
+    assert "model is ahead of low by +10.0 J&F (95% CI [+10.0, +10.0]" in text
+    assert "cannot be told apart from same" in text and "6 sequences" in text

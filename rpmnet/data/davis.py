@@ -241,10 +241,15 @@ def db_info(root):
         return None
     try:
         info = yaml.safe_load(path.read_text()) or {}
-        codes = list(info.get("attributes") or [])
+        sequences = info.get("sequences") or []
+        # the toolkit lists the codes at the top; without that list, those the sequences carry
+        codes = list(info.get("attributes") or dict.fromkeys(
+            c for seq in sequences for c in (seq.get("attributes") or [])))
         rows = {s["name"]: {**{c: c in (s.get("attributes") or []) for c in codes},
                             "set": s.get("set")}
-                for s in info.get("sequences", [])}
+                for s in sequences}
     except (yaml.YAMLError, AttributeError, KeyError, TypeError) as err:
         raise InputError(f"{path}: not a DAVIS db_info file ({type(err).__name__})") from None
-    return pd.DataFrame.from_dict(rows, orient="index", columns=[*codes, "set"])
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=[*codes, "set"])
+    table.attrs["source"] = str(path.relative_to(root))
+    return table
