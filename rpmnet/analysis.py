@@ -411,7 +411,7 @@ def object_motion(root, splits=("train", "val"), stride: int = 4) -> dict:
     from .data import davis
 
     steps = []
-    for split in splits:
+    for split in [s for s in splits if davis.split_file(root, s).is_file()]:  # DAVIS-2016 here: val only
         for seq in davis.open_split(root, split):
             previous = {}
             for t in range(len(seq)):
