@@ -98,11 +98,17 @@ def _renormalise(warped):
 
 
 def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "previous",
-                       carry: str = "soft", max_frames: int | None = None):
+                       carry: str = "soft", max_frames: int | None = None, settings=None,
+                       stats: dict | None = None):
     """Yield one HxW uint8 id map per frame (frame 0: its annotation, void removed).
 
     method: an RPMNet (put in eval mode), or a baseline name ("copy-first", "zero-flow").
+    settings: an rpmnet.online.Settings (or its name) for the switches beyond the paper's path
+    (affinity readout, references, full-size warp, the online updating module); stats: a dict
+    that receives the online module's timings.
     """
+    from . import online
+
     check_assumption("propagate_from", propagate_from)
     if carry not in CARRIES:
         raise InputError(f"carry={carry!r} is not allowed; choices: {', '.join(CARRIES)}")
@@ -111,6 +117,13 @@ def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "pr
     if first.shape != sequence.frame(0).shape[:2]:
         raise InputError(f"{sequence.annotations[0]}: annotation is {first.shape}, "
                          f"frame is {sequence.frame(0).shape[:2]}")
+    settings = online.resolve(settings, propagate_from, carry)
+    if not settings.paper_path:
+        if isinstance(method, str):
+            raise InputError(f"baseline {method!r} takes no inference settings (got {settings.record()})")
+        return online.propagate(method.eval(), sequence, first, torch.device(device), n, settings, stats)
+    propagate_from = "previous+first" if settings.references == "first+previous" else "previous"
+    carry = settings.carry
     if method == "copy-first":
         return (first for _ in range(n))
     if isinstance(method, str):
@@ -170,12 +183,18 @@ def _publish(tmp: Path, final: Path) -> None:
 RUN_FILE = "propagation.json"
 
 
-def _run_key(method, davis_root, split, names, max_frames, propagate_from, carry) -> dict:
-    """What a folder of propagated masks was made from; an in-memory model has no name."""
+def _run_key(method, davis_root, split, names, max_frames, propagate_from, carry,
+             settings=None) -> dict:
+    """What a folder of propagated masks was made from; an in-memory model has no name.
+    Settings beyond the paper's path (rpmnet.online) are recorded under "inference"; the
+    paper's path records none, so folders written before those switches stay valid."""
     method = method if isinstance(method, str) else "an in-memory model"
-    return dict(method=method, davis_root=str(Path(davis_root).resolve()), split=split,
-                sequences=list(names), max_frames=max_frames, propagate_from=propagate_from,
-                carry=carry)
+    key = dict(method=method, davis_root=str(Path(davis_root).resolve()), split=split,
+               sequences=list(names), max_frames=max_frames, propagate_from=propagate_from,
+               carry=carry)
+    if settings is not None and not settings.paper_path:
+        key["inference"] = settings.record()
+    return key
 
 
 def _claim(out: Path, key: dict) -> None:
@@ -197,13 +216,16 @@ def _claim(out: Path, key: dict) -> None:
 
 def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate", device="auto",
                     max_frames: int | None = None, sequences=None, propagate_from: str = "previous",
-                    carry: str = "soft") -> Path:
+                    carry: str = "soft", settings=None) -> Path:
     """Propagate every sequence of a DAVIS-layout split; write out/<seq>/<frame_id>.png.
 
     method: a checkpoint path, an RPMNet, or a baseline name ("copy-first", "zero-flow").
     sequences: None (all), N (the first N of the split) or a list of names. Each sequence is
     written into a temporary folder and renamed into place once complete.
+    settings: rpmnet.online.Settings or its name (recorded in propagation.json); a test-time
+    update (design b) also writes finetune_seconds.csv (seconds per sequence).
     """
+    from . import online
     from tqdm import tqdm
 
     from .checkpoint import load_model
@@ -224,7 +246,13 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     elif isinstance(method, torch.nn.Module):
         method = method.to(device)
     out = Path(out)
-    _claim(out, _run_key(key_method, davis_root, split, names, max_frames, propagate_from, carry))
+    settings = online.resolve(settings, propagate_from, carry)
+    if settings.paper_path:  # recorded as before: ASSUMPTION 6's name and the carry
+        propagate_from = "previous+first" if settings.references == "first+previous" else "previous"
+        carry = settings.carry
+    _claim(out, _run_key(key_method, davis_root, split, names, max_frames, propagate_from, carry,
+                         settings))
+    finetune_seconds = []
     total = sum(len(s) if max_frames is None else min(max_frames, len(s)) for s in seqs)
     with tqdm(total=total, desc="propagate", unit="frame", disable=None) as bar:
         for seq in seqs:
@@ -232,11 +260,15 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
             tmp = Path(tempfile.mkdtemp(prefix=f".{seq.name}.", suffix=".tmp", dir=out))
             tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the results from others
             try:
+                stats = {}
                 for frame_id, labels in zip(seq.frame_ids, propagate_sequence(
-                        method, seq, device, propagate_from, carry, max_frames)):
+                        method, seq, device, propagate_from, carry, max_frames, settings, stats)):
                     davis.write_label(tmp / f"{frame_id}.png", labels)
                     bar.update()
                 _publish(tmp, out / seq.name)
+                if "finetune_seconds" in stats:
+                    finetune_seconds.append(f"{seq.name},{stats['finetune_seconds']:.3f}\n")
+                    write_text(out / "finetune_seconds.csv", "sequence,seconds\n" + "".join(finetune_seconds))
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -280,6 +312,9 @@ def add_cli(parser):
     parser.add_argument("--carry", default="soft", choices=CARRIES,
                         help="what goes to the next step: the soft map or the hard mask")
     parser.add_argument("--evaluate", action="store_true", help="also score with rpmnet evaluate")
+    from . import online
+
+    online.add_cli(parser)
 
 
 def cli(args) -> int:
@@ -294,6 +329,9 @@ def cli(args) -> int:
         davis_root = ensure_benchmark(profile.name)
         max_frames = profile.max_frames if max_frames is None else max_frames
         sequences = profile.val_sequences if sequences is None else sequences
+    from . import online
+
+    settings = online.from_args(args)
     method = args.baseline or args.checkpoint
     # Default folder: the checkpoint's last two folders and name (e.g. cpu-default-final), so
     # models trained under different profiles do not share one.
@@ -301,7 +339,8 @@ def cli(args) -> int:
     name = (f"{args.baseline}-{Path(davis_root).name}" if args.baseline
             else "-".join([*checkpoint.parent.parts[-2:], checkpoint.stem]))
     out = propagate_davis(method, davis_root, args.split, args.out or Path("runs/propagate") / name,
-                          args.device, max_frames, sequences, args.propagate_from, args.carry)
+                          args.device, max_frames, sequences, args.propagate_from, args.carry,
+                          settings)
     print(out)
     if args.evaluate:
         from .evaluate import format_tables
