@@ -28,15 +28,11 @@ from functools import partial
 from pathlib import Path
 
 from . import __version__
-from .config import BACKBONES, ModelConfig, get_profile, resolve_device, table2
+from .config import BACKBONES, BASELINES, ModelConfig, get_profile, resolve_device, table2
 from .errors import InputError
 from .fileio import write_csv, write_text
 
 # Propagation without a model: the floor every trained cell has to clear.
-BASELINES = {
-    "copy-first": "frame 0's annotation copied to every frame (nothing moves)",
-    "zero-flow": "the model's propagation path with the flow forced to zero (same H/4 resampling)",
-}
 SCORES = ("J-Mean", "F-Mean", "J&F-Mean", "J-Recall", "J-Decay", "F-Recall", "F-Decay")
 SETTING = ("cell", "backbone", "matching", "kernel", "dilation", "layers")
 LOSSES = ("train_loss", "zero_flow_loss", "loss_ratio")    # the last 10% of training's log

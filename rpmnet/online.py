@@ -333,7 +333,7 @@ def _crop_box(rng, full, side, center=None):
 
 
 def finetune(model, sequence, first, device, steps: int = 20, lr: float = 1e-4, seed: int = 0,
-             n_frames: int | None = None):
+             n_frames: int | None = None, scale: float = 1.0):
     """Design (b): a copy of `model.matching` fine-tuned on this sequence -> Tuned(model, copy).
 
     Each step: (1) frame 0 and its one-hot mask, cropped around the objects, deformed by a
@@ -342,10 +342,10 @@ def finetune(model, sequence, first, device, steps: int = 20, lr: float = 1e-4, 
     consecutive frames (t-1 -> t, t random within the first n_frames) of the same sequence,
     cropped: the self-supervised colour reconstruction loss of training (train.losses). The
     model stays in eval mode (BatchNorm statistics are not moved by one sequence) and only the
-    copy receives gradients.
+    copy receives gradients. With `scale` < 1 the frames (and frame 0's mask) are resized first,
+    as propagation embeds them.
     """
-    from .model.rpmnet import shrink
-    from .propagate import _frame, one_hot
+    from .propagate import _frame, _to_grid, one_hot
 
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -355,12 +355,12 @@ def finetune(model, sequence, first, device, steps: int = 20, lr: float = 1e-4, 
     tuned = Tuned(model, matching)
     optimizer = torch.optim.Adam(matching.parameters(), lr=lr)
     k = int(first.max())
-    frame0 = _frame(sequence, 0, device)
-    mask0 = one_hot(first, k, device)
-    full = first.shape
+    frame0 = _frame(sequence, 0, device, scale)
+    full = tuple(frame0.shape[-2:])
+    mask0 = _to_grid(one_hot(first, k, device), full)
     n = len(sequence) if n_frames is None else min(n_frames, len(sequence))
     ys, xs = np.nonzero(first)
-    center = (ys.mean(), xs.mean())
+    center = (ys.mean() * full[0] / first.shape[0], xs.mean() * full[1] / first.shape[1])
     def colours(img, small):
         return F.interpolate(img, size=small, mode="area")
 
@@ -379,14 +379,14 @@ def finetune(model, sequence, first, device, steps: int = 20, lr: float = 1e-4, 
                                       tgt_mask[:, 1:]], 1)
                 tf, rf = model.embed(torch.cat([tgt_img, ref_img])).chunk(2)
             flow = tuned.flow(tf, rf)
-            source = torch.cat([shrink(ref_mask, (ch, cw), small), colours(ref_img, small)], 1)
-            goal = torch.cat([shrink(tgt_mask, (ch, cw), small), colours(tgt_img, small)], 1)
+            source = torch.cat([colours(ref_mask, small), colours(ref_img, small)], 1)
+            goal = torch.cat([colours(tgt_mask, small), colours(tgt_img, small)], 1)
             loss = F.l1_loss(warp(source, flow), goal)
             if n > 1:
                 t = int(rng.integers(1, n))
                 y0, x0, ch, cw = _crop_box(rng, full, FINETUNE_CROP)
-                target = _frame(sequence, t, device)[..., y0:y0 + ch, x0:x0 + cw]
-                reference = _frame(sequence, t - 1, device)[..., y0:y0 + ch, x0:x0 + cw]
+                target = _frame(sequence, t, device, scale)[..., y0:y0 + ch, x0:x0 + cw]
+                reference = _frame(sequence, t - 1, device, scale)[..., y0:y0 + ch, x0:x0 + cw]
                 small = (math.ceil(ch / 4), math.ceil(cw / 4))
                 with torch.no_grad():
                     tf, rf = model.embed(torch.cat([target, reference])).chunk(2)
@@ -401,14 +401,15 @@ def finetune(model, sequence, first, device, steps: int = 20, lr: float = 1e-4, 
 
 
 # ------------------------------------------------------------------------------ the loop
-def propagate(model, sequence, first, device, n: int, settings: Settings, stats: dict | None = None):
+def propagate(model, sequence, first, device, n: int, settings: Settings, stats: dict | None = None,
+              scale: float = 1.0):
     """Yield one HxW uint8 id map per frame under `settings` (frame 0: its annotation).
 
-    Each frame is embedded once; the last max(1, last_k) frames' features and carried maps
-    are kept as references. stats (a dict), if given, receives "finetune_seconds".
+    Each frame is embedded once (at `scale` of its size, as propagate.py does); the last
+    max(1, last_k) frames' features and carried maps are kept as references. stats (a dict),
+    if given, receives "finetune_seconds". "Full resolution" is the annotation's size.
     """
-    from .model.rpmnet import shrink
-    from .propagate import _frame, _labels, _renormalise, one_hot
+    from .propagate import _frame, _labels, _renormalise, _to_grid, one_hot
 
     if not hasattr(model, "embed") or not hasattr(model, "flow"):
         raise InputError(f"settings {settings.record()} need a model (a checkpoint), not a baseline")
@@ -416,22 +417,22 @@ def propagate(model, sequence, first, device, n: int, settings: Settings, stats:
     if "finetune" in designs:
         began = time.perf_counter()
         model = Tuned(model, finetune(model, sequence, first, device, settings.finetune_steps,
-                                      settings.finetune_lr, settings.seed, n).matching)
+                                      settings.finetune_lr, settings.seed, n, scale).matching)
         if stats is not None:
             stats["finetune_seconds"] = time.perf_counter() - began
     yield first
     k = int(first.max())
     full_res = settings.warp_at == "full"
     with torch.inference_mode():
-        feat0 = model.embed(_frame(sequence, 0, device))
+        feat0 = model.embed(_frame(sequence, 0, device, scale))
         small, full = feat0.shape[-2:], first.shape
         onehot0 = one_hot(first, k, device)
-        map0_small = shrink(onehot0, full, small)
+        map0_small = _to_grid(onehot0, small)
         map0 = onehot0 if full_res else map0_small
         keep = settings.last_k if settings.references == "first+last" else 1
         history = [(feat0, map0, map0_small)]        # (features, carried map, its H/4 version)
         for t in range(1, n):
-            feat = model.embed(_frame(sequence, t, device))
+            feat = model.embed(_frame(sequence, t, device, scale))
             refs = history[-keep:]
             if settings.references != "previous" and refs[0][0] is not feat0:
                 refs = [(feat0, map0, map0_small)] + refs
@@ -456,10 +457,10 @@ def propagate(model, sequence, first, device, n: int, settings: Settings, stats:
             yield labels
             if settings.carry == "hard":
                 hard = one_hot(labels, k, device)
-                carried = hard if full_res else shrink(hard, full, small)
+                carried = hard if full_res else _to_grid(hard, small)
             else:
                 carried = soft
-            carried_small = shrink(carried, full, small) if full_res else carried
+            carried_small = _to_grid(carried, small)
             history = (history + [(feat, carried, carried_small)])[-keep:]
 
 

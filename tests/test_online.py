@@ -139,14 +139,15 @@ def squares(tmp_path_factory):
 
 
 @pytest.mark.parametrize("paper,ours", [
-    (("previous", "soft"), online.Settings()),
-    (("previous+first", "hard"), online.Settings(references="first+last", last_k=1, carry="hard"))])
+    (("previous", "soft", 1.0), online.Settings()),
+    (("previous", "soft", 0.5), online.Settings()),
+    (("previous+first", "hard", 1.0), online.Settings(references="first+last", last_k=1, carry="hard"))])
 def test_general_loop_reproduces_the_paper_path(squares, paper, ours):
     _, seq = squares
     model = TinyNet()
     first = propagate.first_labels(seq)
     expected = list(propagate._warp_path(model, seq, first, torch.device("cpu"), len(seq), *paper))
-    got = list(online.propagate(model, seq, first, torch.device("cpu"), len(seq), ours))
+    got = list(online.propagate(model, seq, first, torch.device("cpu"), len(seq), ours, scale=paper[2]))
     assert len(got) == len(seq)
     assert any((e != expected[0]).any() for e in expected[1:])  # the flow moved something
     assert all(np.array_equal(a, b) for a, b in zip(expected, got))
