@@ -464,6 +464,66 @@ def propagate(model, sequence, first, device, n: int, settings: Settings, stats:
             history = (history + [(feat, carried, carried_small)])[-keep:]
 
 
+
+# ---------------------------------------------------------------- choosing the hyperparameters
+class CachedEmbedding(torch.nn.Module):
+    """A model whose embedding of a whole frame is computed once and reused: a grid of settings
+    embeds each frame of a split once instead of once per setting (crops are not cached)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.cache = model, {}
+
+    @property
+    def matching(self):
+        return self.model.matching
+
+    def embed(self, frames):
+        key = (tuple(frames.shape), hash(frames.detach().cpu().numpy().tobytes()))
+        if key not in self.cache:
+            self.cache[key] = self.model.embed(frames)
+        return self.cache[key]
+
+    def flow(self, target_feat, reference_feat):
+        return self.model.flow(target_feat, reference_feat)
+
+    def match(self, target_feat, reference_feat, source_small):
+        return self.model.match(target_feat, reference_feat, source_small)
+
+
+def search(model, davis_root, grid: dict, split: str = "train", sequences=None, scale: float = 1.0,
+           device="cpu", max_frames: int | None = None):
+    """Score named Settings on a labelled split in memory -> one row per setting: J&F, J, F
+    (DAVIS means over objects), seconds, the setting's record. Used on the built-in
+    benchmark's TRAIN split to choose every hyperparameter of this module (CHOSEN)."""
+    import json
+
+    import pandas as pd
+
+    from .data import davis
+    from .evaluate import score_sequence, summarize
+    from .propagate import propagate_sequence
+
+    names = davis.sequence_names(davis_root, split)
+    names = names if sequences is None else [n for n in names if n in sequences]
+    seqs = [davis.open_sequence(davis_root, name, split=split) for name in names]
+    model = model if isinstance(model, CachedEmbedding) else CachedEmbedding(model.eval())
+    rows = []
+    for label, settings in grid.items():
+        began, scores, tuning = time.perf_counter(), [], 0.0
+        for seq in seqs:
+            stats = {}
+            pred = list(propagate_sequence(model, seq, device, max_frames=max_frames, scale=scale,
+                                           settings=settings, stats=stats))
+            tuning += stats.get("finetune_seconds", 0.0)
+            scores.append(score_sequence(seq.name, [seq.label(t) for t in range(len(pred))], pred,
+                                         seq.frame_ids[:len(pred)]))
+        global_df, _ = summarize(scores)
+        rows.append({"setting": label, "J&F": global_df["J&F-Mean"][0], "J": global_df["J-Mean"][0],
+                     "F": global_df["F-Mean"][0], "seconds": time.perf_counter() - began,
+                     "finetune_seconds": tuning, "record": json.dumps(settings.record())})
+    return pd.DataFrame(rows)
+
 # ------------------------------------------------------------------------------ command line
 # flag -> (Settings field, parser); every value goes through Settings' own checks.
 def _int_or_none(text):

@@ -96,19 +96,20 @@ def test_readout_of_position_codes_reproduces_a_known_shift(shift, radius, found
 
 
 def brute_force_readout(q, keys, labels, topk, radius, temperature):
+    """The readout's definition, pixel by pixel."""
     q = F.normalize(q[0], dim=0)
-    keys = [F.normalize(k[0], dim=0) for k in keys]
+    keys = torch.stack([F.normalize(k[0], dim=0) for k in keys])        # R, C, h, w
+    labels = torch.stack([lab[0] for lab in labels])                     # R, L, h, w
     c, h, w = q.shape
-    out = torch.zeros(labels[0].shape[1], h, w)
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    out = torch.zeros(labels.shape[1], h, w)
     for y in range(h):
         for x in range(w):
-            cands = [(float(q[:, y, x] @ k[:, yy, xx]), lab[0, :, yy, xx])
-                     for k, lab in zip(keys, labels) for yy in range(h) for xx in range(w)
-                     if (yy - y) ** 2 + (xx - x) ** 2 <= radius ** 2]
-            cands.sort(key=lambda s: -s[0])
-            s = torch.tensor([v for v, _ in cands[:topk]])
-            wts = torch.softmax(s / temperature, 0)
-            out[:, y, x] = sum(wt * lab for wt, (_, lab) in zip(wts, cands[:topk]))
+            near = ((yy - y) ** 2 + (xx - x) ** 2 <= radius ** 2).expand(len(keys), h, w)
+            scores = torch.einsum("c,rchw->rhw", q[:, y, x], keys)[near]
+            cands = labels.permute(1, 0, 2, 3)[:, near]                   # L, candidates
+            top = scores.topk(min(topk, scores.numel()))
+            out[:, y, x] = (cands[:, top.indices] * torch.softmax(top.values / temperature, 0)).sum(1)
     return out[None]
 
 
