@@ -137,14 +137,20 @@ def _renormalise(warped):
 
 
 def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "previous",
-                       carry: str = "soft", max_frames: int | None = None, scale: float = 1.0):
+                       carry: str = "soft", max_frames: int | None = None, scale: float = 1.0,
+                       settings=None, stats: dict | None = None):
     """Yield one HxW uint8 id map per frame (frame 0: its annotation, void removed).
 
     scale: the frames are embedded at this fraction of their size (e.g. 0.5: 427x240 for DAVIS
     480p); the soft map is upsampled straight to the annotation's size before the arg-max.
 
     method: an RPMNet (put in eval mode), or a baseline name (BASELINES).
+    settings: an rpmnet.online.Settings (or its name) for the switches beyond the paper's path
+    (affinity readout, references, full-size warp, the online updating module); stats: a dict
+    that receives the online module's timings.
     """
+    from . import online
+
     check_assumption("propagate_from", propagate_from)
     if carry not in CARRIES:
         raise InputError(f"carry={carry!r} is not allowed; choices: {', '.join(CARRIES)}")
@@ -153,6 +159,16 @@ def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "pr
     if first.shape != sequence.frame(0).shape[:2]:
         raise InputError(f"{sequence.annotations[0]}: annotation is {first.shape}, "
                          f"frame is {sequence.frame(0).shape[:2]}")
+    settings = online.resolve(settings, propagate_from, carry)
+    if not settings.paper_path:
+        if isinstance(method, str):
+            raise InputError(f"baseline {method!r} takes no inference settings (got {settings.record()})")
+        if not 0 < scale <= 1:
+            raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
+        return online.propagate(method.eval(), sequence, first, torch.device(device), n, settings,
+                                stats, scale)
+    propagate_from = "previous+first" if settings.references == "first+previous" else "previous"
+    carry = settings.carry
     if method == "copy-first":
         return (first for _ in range(n))
     if isinstance(method, str):
@@ -215,12 +231,18 @@ def _publish(tmp: Path, final: Path) -> None:
 RUN_FILE = "propagation.json"
 
 
-def _run_key(method, davis_root, split, names, max_frames, propagate_from, carry, scale=1.0) -> dict:
-    """What a folder of propagated masks was made from; an in-memory model has no name."""
+def _run_key(method, davis_root, split, names, max_frames, propagate_from, carry, scale=1.0,
+             settings=None) -> dict:
+    """What a folder of propagated masks was made from; an in-memory model has no name.
+    Settings beyond the paper's path (rpmnet.online) are recorded under "inference"; the
+    paper's path records none, so its folders read as they did before those switches."""
     method = method if isinstance(method, str) else "an in-memory model"
-    return dict(method=method, davis_root=str(Path(davis_root).resolve()), split=split,
-                sequences=list(names), max_frames=max_frames, propagate_from=propagate_from,
-                carry=carry, scale=scale)
+    key = dict(method=method, davis_root=str(Path(davis_root).resolve()), split=split,
+               sequences=list(names), max_frames=max_frames, propagate_from=propagate_from,
+               carry=carry, scale=scale)
+    if settings is not None and not settings.paper_path:
+        key["inference"] = settings.record()
+    return key
 
 
 def _claim(out: Path, key: dict) -> None:
@@ -242,13 +264,16 @@ def _claim(out: Path, key: dict) -> None:
 
 def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate", device="auto",
                     max_frames: int | None = None, sequences=None, propagate_from: str = "previous",
-                    carry: str = "soft", scale: float = 1.0) -> Path:
+                    carry: str = "soft", scale: float = 1.0, settings=None) -> Path:
     """Propagate every sequence of a DAVIS-layout split; write out/<seq>/<frame_id>.png.
 
     method: a checkpoint path, an RPMNet, or a baseline name (BASELINES).
     sequences: None (all), N (the first N of the split) or a list of names. Each sequence is
     written into a temporary folder and renamed into place once complete.
+    settings: rpmnet.online.Settings or its name (recorded in propagation.json); a test-time
+    update (design b) also writes finetune_seconds.csv (seconds per sequence).
     """
+    from . import online
     from tqdm import tqdm
 
     from .checkpoint import load_model
@@ -271,7 +296,13 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     elif isinstance(method, torch.nn.Module):
         method = method.to(device)
     out = Path(out)
-    _claim(out, _run_key(key_method, davis_root, split, names, max_frames, propagate_from, carry, scale))
+    settings = online.resolve(settings, propagate_from, carry)
+    if settings.paper_path:  # recorded as before: ASSUMPTION 6's name and the carry
+        propagate_from = "previous+first" if settings.references == "first+previous" else "previous"
+        carry = settings.carry
+    _claim(out, _run_key(key_method, davis_root, split, names, max_frames, propagate_from, carry, scale,
+                         settings))
+    finetune_seconds = []
     total = sum(len(s) if max_frames is None else min(max_frames, len(s)) for s in seqs)
     with tqdm(total=total, desc="propagate", unit="frame", disable=None) as bar:
         for seq in seqs:
@@ -279,11 +310,15 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
             tmp = Path(tempfile.mkdtemp(prefix=f".{seq.name}.", suffix=".tmp", dir=out))
             tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the results from others
             try:
+                stats = {}
                 for frame_id, labels in zip(seq.frame_ids, propagate_sequence(
-                        method, seq, device, propagate_from, carry, max_frames, scale)):
+                        method, seq, device, propagate_from, carry, max_frames, scale, settings, stats)):
                     davis.write_label(tmp / f"{frame_id}.png", labels)
                     bar.update()
                 _publish(tmp, out / seq.name)
+                if "finetune_seconds" in stats:
+                    finetune_seconds.append(f"{seq.name},{stats['finetune_seconds']:.3f}\n")
+                    write_text(out / "finetune_seconds.csv", "sequence,seconds\n" + "".join(finetune_seconds))
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
@@ -330,6 +365,9 @@ def add_cli(parser):
                         help="embed the frames at this fraction of their size (masks are still "
                              "written at the annotation's size); default 1")
     parser.add_argument("--evaluate", action="store_true", help="also score with rpmnet evaluate")
+    from . import online
+
+    online.add_cli(parser)
 
 
 def cli(args) -> int:
@@ -346,6 +384,9 @@ def cli(args) -> int:
         davis_root = ensure_benchmark(profile.name)
         max_frames = profile.max_frames if max_frames is None else max_frames
         sequences = profile.val_sequences if sequences is None else sequences
+    from . import online
+
+    settings = online.from_args(args)
     method = args.baseline or args.checkpoint
     # Default folder: the checkpoint's last two folders and name (e.g. cpu-default-final), so
     # models trained under different profiles do not share one.
@@ -354,7 +395,7 @@ def cli(args) -> int:
             else "-".join([*checkpoint.parent.parts[-2:], checkpoint.stem]))
     out = propagate_davis(method, davis_root, args.split, args.out or Path("runs/propagate") / name,
                           args.device, max_frames, sequences, args.propagate_from, args.carry,
-                          args.scale)
+                          args.scale, settings)
     print(out)
     if args.evaluate:
         from .evaluate import format_tables
