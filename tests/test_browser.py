@@ -36,9 +36,10 @@ CHROMIUM = Path(os.environ.get("RPMNET_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SAVE_SCREENSHOTS = os.environ.get("RPMNET_SAVE_SCREENSHOTS") == "1"
-# 05's grid cut to the two cells its per-attribute comparison needs (deformable and one other
-# matching module): the full smoke grid would add half a minute and show nothing more here.
-CELLS_05 = ["resnet18-deformable-l3-d1", "resnet18-standard-l3-d1"]
+# 05's grid cut to what its per-attribute comparison needs (deformable, one other matching module)
+# and a baseline (no training), so the mask explorer has a third cell to switch to: the full smoke
+# grid would add a trained cell (about 20 s) and show nothing more here.
+CELLS_05 = ["zero-flow", "resnet18-deformable-l3-d1", "resnet18-standard-l3-d1"]
 
 SERVER_START_S = 120     # JupyterLab answering /api/status
 PAGE_READY_S = 120       # notebook open, kernel idle
@@ -128,7 +129,9 @@ def _stop(proc: subprocess.Popen, runtime_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab on a free loopback port with a one-off token, serving temporary copies of
-    notebooks 04 and 05; yields (base url, token, folder). Always shut down, port closed."""
+    notebooks 04 and 05; yields {url, token, folder, root, log}. Its config, settings, runtime
+    and data folders are temporary too (nothing read from or written to ~). Always shut down,
+    port closed."""
     missing = _missing_browser()
     if missing:
         pytest.skip(missing)
@@ -142,8 +145,13 @@ def lab(tmp_path_factory):
     (config / "labconfig").mkdir(parents=True)
     (config / "labconfig" / "page_config.json").write_text(
         '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}')
+    # Cells record their run times (metadata.execution), which a slow run's message reports.
+    settings = root / "lab-settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"recordTiming": true}')
     port, token = _free_port(), uuid.uuid4().hex
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime), JUPYTER_CONFIG_DIR=str(config),
+               JUPYTER_DATA_DIR=str(root / "jupyter-data"),   # kernels and widgets: sys.prefix
                JUPYTERLAB_SETTINGS_DIR=str(root / "lab-settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(root / "lab-workspaces"),
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
@@ -151,8 +159,8 @@ def lab(tmp_path_factory):
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
                f"--port={port}", "--port-retries=0", f"--IdentityProvider.token={token}",
                f"--ServerApp.root_dir={folder}", "--LabApp.expose_app_in_browser=True",
-               # Nothing online: no extension index, no news feed, no update check.
-               "--LabApp.extension_manager=readonly", "--LabApp.news_url=None",
+               # Nothing online: no extension index, no update check.
+               "--LabApp.extension_manager=readonly",
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if os.geteuid() == 0:   # CI and this container run as root
         command.append("--allow-root")
@@ -179,29 +187,57 @@ def lab(tmp_path_factory):
         assert not _port_open(port), f"port {port} still open after JupyterLab was stopped"
 
 
-@pytest.fixture
-def page(lab, tmp_path):
-    """A headless Chromium page (new empty profile) that records JavaScript errors."""
+@pytest.fixture(scope="module")
+def browser(lab, tmp_path_factory):
+    """One headless Chromium page (new empty profile) on JupyterLab for the module, so the
+    front-end loads once. JavaScript errors are recorded in page.js_errors."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 1000})
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM),
+            headless=True, args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 1000})
         try:
             pg = context.pages[0] if context.pages else context.new_page()
             pg.js_errors = []
             pg.on("pageerror", lambda err: pg.js_errors.append(f"pageerror: {err}"))
             pg.on("console", lambda msg: pg.js_errors.append(f"console.error: {msg.text}")
                   if msg.type == "error" else None)
+            # ?reset: an empty workspace, no tab restored from an earlier session.
+            pg.goto(f"{lab['url']}/lab?reset&token={lab['token']}", timeout=PAGE_READY_S * 1000)
+            _wait(pg, "() => !!(window.jupyterapp && window.jupyterapp.shell)", None,
+                  PAGE_READY_S, "JupyterLab's front-end did not load", lab)
+            pg.evaluate("() => { window.jupyterapp.restored.then(() => { window.labRestored = true; }); }")
+            _wait(pg, "() => window.labRestored === true", None, PAGE_READY_S,
+                  "JupyterLab's front-end did not finish starting", lab)
             yield pg
         finally:
             context.close()
-            _shutdown_kernels(lab)
+
+
+CLOSE_NOTEBOOKS = """async () => {
+    const closing = Array.from(window.jupyterapp.shell.widgets("main"))
+        .filter(w => w.context && w.sessionContext)
+        .map(async w => { await w.sessionContext.shutdown(); w.context.model.dirty = false; w.close(); });
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 15000));
+    await Promise.race([Promise.all(closing), timeout]);
+}"""
+
+
+@pytest.fixture
+def page(browser, lab):
+    """The module's page; afterwards this test's notebook is closed and its kernel shut down (the
+    next notebook gets the CPU and memory), and its recorded errors are forgotten."""
+    yield browser
+    try:
+        browser.evaluate(CLOSE_NOTEBOOKS)
+    finally:
+        _shutdown_kernels(lab)
+        browser.js_errors.clear()
 
 
 def _shutdown_kernels(lab) -> None:
-    """Each test's kernel goes when its test ends: the next notebook gets the CPU and memory."""
+    """Every kernel of the server, shut down (the front-end may have failed to)."""
     import json
 
     def call(method, path):
@@ -240,7 +276,12 @@ NOTEBOOK_STATE = f"""(path) => {{
     return {status: kernel ? kernel.status : "none",
             executed: cells.filter(c => c.execution_count !== null).length, code: cells.length,
             errors: cells.flatMap(c => c.outputs).filter(o => o.output_type === "error")
-                         .map(o => o.ename + ": " + o.evalue)};
+                         .map(o => o.ename + ": " + o.evalue),
+            seconds: cells.map(c => {
+                const t = c.metadata.execution || {};
+                const start = t["iopub.execute_input"], end = t["shell.execute_reply"];
+                return start && end ? Math.round((Date.parse(end) - Date.parse(start)) / 100) / 10 : null;
+            })};
 }"""
 
 
@@ -248,7 +289,7 @@ class Phases:
     """Seconds per phase of a test, printed at its end (pytest shows them with -rP or on failure)."""
 
     def __init__(self, name):
-        self.name, self.last, self.times = name, time.monotonic(), []
+        self.name, self.last, self.times, self.slowest = name, time.monotonic(), [], []
 
     def __call__(self, phase):
         now = time.monotonic()
@@ -260,16 +301,18 @@ class Phases:
 def phases(request):
     timer = Phases(request.node.name)
     yield timer
-    print(f"{timer.name}: {', '.join(timer.times)}")
+    slowest = ", ".join(f"code cell {i}: {t} s" for t, i in timer.slowest)
+    print(f"{timer.name}: {', '.join(timer.times)}" + (f" (slowest {slowest})" if slowest else ""))
 
 
 def _run_notebook(page, lab, name: str, phases) -> None:
-    """Open the notebook (in a reset workspace: no tab restored from the last page), wait for its
-    kernel, Run All (the command the Run menu calls), and wait until every code cell has run
-    without an error."""
+    """Open the notebook (as a double-click in the file browser does), wait for its kernel, Run
+    All (the command the Run menu calls), and wait until every code cell has run without an
+    error."""
     path = f"{name}.ipynb"
-    page.goto(f"{lab['url']}/lab/tree/{path}?reset&token={lab['token']}",
-              timeout=PAGE_READY_S * 1000)
+    page.evaluate("""(path) => { window.jupyterapp.commands.execute("docmanager:open",
+                                                                 {path, factory: "Notebook"}); }""",
+                  path)
     _wait(page, f"(path) => {{ const s = ({NOTEBOOK_STATE})(path); return s && s.status === 'idle'; }}",
           path, PAGE_READY_S, f"{name}: the notebook did not open with an idle kernel", lab)
     phases("open")
@@ -283,9 +326,11 @@ def _run_notebook(page, lab, name: str, phases) -> None:
     try:
         state = _wait(page, done, path, RUN_ALL_S, f"{name}: Run All did not finish", lab).json_value()
     except BaseException:
-        print(f"{name} when Run All was given up: {page.evaluate(NOTEBOOK_STATE, path)}")
+        print(f"{name} when Run All was given up (seconds per code cell): "
+              f"{page.evaluate(NOTEBOOK_STATE, path)}")
         raise
     phases("run all")
+    phases.slowest = sorted(((t, i + 1) for i, t in enumerate(state["seconds"]) if t), reverse=True)[:3]
     assert not state["errors"], f"{name}: cells raised {state['errors']}"
 
 
@@ -378,9 +423,10 @@ def test_mask_explorer_in_jupyterlab(lab, page, phases, tmp_path):
     phases("render")
     first = _figure(box)
     _changes_figure(page, box, lambda: _move_slider(page, box, "frame"), f"{name}: frame slider")
-    right = box.locator(".widget-dropdown").filter(has_text="right").locator("select")
+    left, right = (box.locator(".widget-dropdown").filter(has_text=side).locator("select")
+                   for side in ("left", "right"))
     options = right.locator("option").all_inner_texts()
-    other = next(o for o in options if o != right.input_value())
+    other = next(o for o in options if o not in (left.input_value(), right.input_value()))
     last = _changes_figure(page, box, lambda: right.select_option(other), f"{name}: right cell")
     assert last != first
     phases("controls")
