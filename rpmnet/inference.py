@@ -51,7 +51,7 @@ def run_setting(checkpoint, root, setting: str, profile_name: str, split: str = 
             raise InputError(f"{path}: not a readable inference result (delete it to recompute)") from None
         if row.get("key") == key:
             return row
-    out = Path(checkpoints_root) / "inference" / profile_name / setting
+    out = masks_dir(profile_name, setting, checkpoints_root)
     if out.exists():  # our own masks of another checkpoint or setting: made again
         shutil.rmtree(out)
     began = time.perf_counter()
@@ -75,12 +75,25 @@ def _mean_seconds(path) -> float:
     return pd.read_csv(path)["seconds"].mean()
 
 
-def run_settings(checkpoint, root, settings, profile_name: str, **kwargs):
-    """run_setting for each name; -> one row per setting (DataFrame)."""
+def masks_dir(profile_name: str, setting: str, checkpoints_root="checkpoints") -> Path:
+    return Path(checkpoints_root) / "inference" / profile_name / setting
+
+
+def run_settings(checkpoint, profile, settings, davis_root=None, data_root="data", **kwargs):
+    """run_setting for each name on the profile's val data (all of a DAVIS root; the profile's
+    first sequences and frames of its built-in benchmark, as the Table 2 grid scores them);
+    -> one row per setting (DataFrame)."""
     import pandas as pd
     from tqdm import tqdm
 
-    rows = [run_setting(checkpoint, root, name, profile_name, **kwargs)
+    from .config import get_profile
+    from .data.sources import davis_root_for, evaluation_root
+
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    root = evaluation_root(profile, davis_root, data_root)
+    if davis_root_for(profile, davis_root) is None:
+        kwargs = dict(max_frames=profile.max_frames, sequences=profile.val_sequences) | kwargs
+    rows = [run_setting(checkpoint, root, name, profile.name, **kwargs)
             for name in tqdm(list(settings), desc="inference settings", unit="setting", disable=None)]
     return pd.DataFrame(rows).drop(columns="key").set_index("setting")
 
@@ -93,3 +106,11 @@ def objects(profile_name: str, setting: str, results_root="results"):
     if not path.is_file():
         raise InputError(f"{path}: missing; run notebook 06 or rpmnet.inference.run_setting")
     return objects_from_csv(path)
+
+
+def settings_table(settings):
+    """What each named setting switches on (the record propagation.json keeps), one row each."""
+    import pandas as pd
+
+    records = {name: online.named(name).record() for name in settings}
+    return pd.DataFrame.from_dict(records, orient="index").fillna("")

@@ -19,10 +19,11 @@ def model(tmp_path_factory):
 
 def test_settings_are_stored_and_reused_only_when_current(model, tmp_path):
     root, checkpoint = model
-    kw = dict(results_root=tmp_path / "results", checkpoints_root=tmp_path / "ck", max_frames=5,
-              sequences=2)
-    table = inference.run_settings(checkpoint, root, ["flow", "online-a"], "smoke", **kw)
-    assert list(table.index) == ["flow", "online-a"] and (table.frames == 10).all()
+    kw = dict(results_root=tmp_path / "results", checkpoints_root=tmp_path / "ck")
+    table = inference.run_settings(checkpoint, "smoke", ["flow", "online-a"],
+                                   data_root=root.parent, **kw)
+    assert list(table.index) == ["flow", "online-a"] and (table.frames == 10).all()  # smoke: 2 x 5
+    kw.update(max_frames=5, sequences=2)
     path = inference.result_path("smoke", "flow", tmp_path / "results")
     stored = json.loads(path.read_text())
     objects = inference.objects("smoke", "flow", tmp_path / "results")
