@@ -13,13 +13,8 @@ def interval(row, unit: str = "J&F") -> str:
 
 def versus_text(table, subject: str, unit: str = "J&F") -> str:
     """Markdown bullets from rpmnet.compare.versus: one sentence per other method."""
-    lines = []
-    for name, row in table.iterrows():
-        if row["verdict"] == "undecided":
-            lines.append(f"- {subject} {PHRASES['undecided']} {name}: the difference is "
-                         f"{interval(row, unit)}.")
-        else:
-            lines.append(f"- {subject} {PHRASES[row['verdict']]} {name} by {interval(row, unit)}.")
+    lines = [f"- {subject} {PHRASES[row['verdict']]} {name}: the difference is {interval(row, unit)}."
+             for name, row in table.iterrows()]
     return "\n".join(lines)
 
 

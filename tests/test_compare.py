@@ -74,5 +74,5 @@ def test_versus_and_its_sentences():
     assert table.loc["low", "verdict"] == "ahead" and table.loc["low", "mean"] == pytest.approx(10.0)
     assert table.loc["same", "verdict"] == "undecided"
     text = report.versus_text(table, "model")
-    assert "model is ahead of low by +10.0 J&F (95% CI [+10.0, +10.0]" in text
+    assert "model is ahead of low: the difference is +10.0 J&F (95% CI [+10.0, +10.0]" in text
     assert "cannot be told apart from same" in text and "6 sequences" in text
