@@ -1,7 +1,7 @@
 """Self-supervised training: reconstruct a frame from its neighbour (ASSUMPTIONS 3-5).
 
 The target frame is reconstructed at H/4 by warping the reference frame's colours (resized to
-H/4) through the predicted flow (rows 106-109); the loss compares it with the target at H/4.
+H/4) through the predicted flow (rows 106-109); the objective itself is rpmnet.loss.
 No labels anywhere: the colours of the video are the supervision.
 
     rpmnet train --profile quick                      # defaults of a profile
@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import csv
 import dataclasses
-import math
 import os
 import sys
 import time
@@ -27,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from . import checkpoint
 from .config import ModelConfig, check_assumption, get_profile, resolve_device
 from .errors import InputError
 from .fileio import write_text
+from .loss import losses
 
 LOG_COLUMNS = ("step", "loss", "zero_flow_loss", "lr", "seconds")
 
@@ -102,59 +101,6 @@ class TrainConfig:
 # logging, checkpointing, device and workers may change.
 MUST_MATCH = ("backbone", "matching", "layers", "dilation", "data", "crop", "gap", "max_gap",
               "batch_size", "lr", "weight_decay", "loss", "color_space", "seed")
-
-
-# ---------------------------------------------------------------------------------- the loss
-def _huber(a, b):
-    # Colours live in [0, 1]: delta 1 would make Huber plain L2; 0.1 keeps it L1-like off noise.
-    return F.huber_loss(a, b, delta=0.1)
-
-
-LOSSES = {"l1": F.l1_loss, "huber": _huber}
-
-# sRGB (D65) -> XYZ, and the D65 white point
-_RGB_TO_XYZ = torch.tensor([[0.412453, 0.357580, 0.180423],
-                            [0.212671, 0.715160, 0.072169],
-                            [0.019334, 0.119193, 0.950227]])
-_WHITE = torch.tensor([0.950456, 1.0, 1.088754])
-
-
-def rgb_to_lab(rgb):
-    """(B, 3, h, w) sRGB in [0, 1] -> CIE Lab / 100 (L in [0, 1], a and b about [-1, 1])."""
-    linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-    xyz = torch.einsum("ij,bjhw->bihw", _RGB_TO_XYZ.to(rgb), linear) / _WHITE.to(rgb).view(1, 3, 1, 1)
-    d = 6 / 29
-    f = torch.where(xyz > d ** 3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * d * d) + 4 / 29)
-    fx, fy, fz = f.unbind(1)
-    return torch.stack([1.16 * fy - 0.16, 5 * (fx - fy), 2 * (fy - fz)], 1)
-
-
-COLOR_SPACES = {"rgb": lambda x: x, "lab": rgb_to_lab}
-
-
-def losses(model, target, reference, loss="l1", color_space="rgb"):
-    """(loss, zero_flow_loss) of one batch of frames (B, 3, c, c) in [0, 1].
-
-    The warp fills pixels that sample outside the reference with zeros, and those pixels stay
-    in the loss on purpose: masking them out would make "point everything outside the image"
-    a zero-loss solution. The price is a small penalty where content truly enters the frame.
-    zero_flow_loss is the same loss with the flow forced to zero (the reference as it is): the
-    identity baseline that learning has to beat.
-    """
-    from .model.rpmnet import shrink
-    from .ops import warp
-
-    full = target.shape[-2:]
-    small = (math.ceil(full[0] / 4), math.ceil(full[1] / 4))
-    colour = COLOR_SPACES[color_space]
-    # Colour-convert after shrinking, so the source and the goal see the same resampling.
-    source = colour(shrink(reference.float(), full, small))
-    goal = colour(shrink(target.float(), full, small))
-    reconstruction = model(target, reference, source.to(target.dtype))
-    value = LOSSES[loss](reconstruction.float(), goal)
-    with torch.no_grad():
-        zero = LOSSES[loss](warp(source, source.new_zeros(source.shape[0], 2, *small)), goal)
-    return value, zero
 
 
 # ---------------------------------------------------------------------------------- the data

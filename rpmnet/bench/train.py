@@ -49,7 +49,7 @@ def deform_backend(name: str):
 def run(backbone="resnet101", batch=2, size=256, steps=3, warmup=1, device="auto") -> pd.DataFrame:
     """One row per backend: median seconds per training step and pairs per second."""
     from ..model.rpmnet import RPMNet
-    from ..train import losses
+    from ..loss import losses
 
     ModelConfig(backbone)
     if batch < 1 or size < 4 or steps < 1 or warmup < 0:
