@@ -64,8 +64,11 @@ class TrainConfig:
     out: str | None = None          # None: runs/train/<profile>-<cell>
     checkpoint_every: int = 50
     log_every: int = 1
+    # How a step runs, not what it learns (results/bench_train.csv measures each on CPU):
     amp: bool | None = None         # None: on with CUDA (bf16 if supported, else fp16 + scaling)
     channels_last: bool | None = None   # None: on with CUDA
+    compile: bool = False           # torch.compile (inductor) the model
+    threads: int | None = None      # torch.set_num_threads for the run; None: torch's default
 
     def resolved(self) -> "TrainConfig":
         """Fill the profile's defaults in and check every value (InputError naming it)."""
@@ -77,8 +80,8 @@ class TrainConfig:
         check_assumption("loss", cfg.loss)
         check_assumption("color_space", cfg.color_space)
         check_assumption("frame_gap", cfg.gap)
-        for name in ("crop", "batch_size", "steps", "checkpoint_every", "log_every"):
-            if getattr(cfg, name) < 1:
+        for name in ("crop", "batch_size", "steps", "checkpoint_every", "log_every", "threads"):
+            if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
                 raise InputError(f"{name}={getattr(cfg, name)} must be at least 1")
         if cfg.crop % 4:
             raise InputError(f"crop={cfg.crop} must be a multiple of 4 (the flow lives at H/4)")
@@ -137,6 +140,45 @@ class StepBatches:
     def __iter__(self):
         for step in range(self.start, self.steps):
             yield list(range(step * self.batch_size + self.rank, (step + 1) * self.batch_size, self.world))
+
+
+# ------------------------------------------------------------------------------ the speed
+@dataclass(frozen=True)
+class StepSettings:
+    """How a training step runs on a device: autocast, memory format, compilation."""
+
+    amp: bool
+    amp_dtype: torch.dtype
+    memory_format: torch.memory_format
+    compile: bool
+
+    @classmethod
+    def of(cls, cfg: TrainConfig, device) -> "StepSettings":
+        cuda = device.type == "cuda"
+        return cls(amp=cuda if cfg.amp is None else cfg.amp,
+                   amp_dtype=torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16,
+                   memory_format=torch.channels_last if (cuda if cfg.channels_last is None else cfg.channels_last)
+                   else torch.contiguous_format,
+                   compile=cfg.compile)
+
+    def autocast(self, device):
+        return torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp)
+
+    def model(self, model):
+        """What the step calls: the model itself, or its compiled graph (same parameters)."""
+        return torch.compile(model) if self.compile else model
+
+
+@contextlib.contextmanager
+def num_threads(threads: int | None):
+    """torch's intra-op threads set to `threads` (None: unchanged) for a block, then restored."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------------------------ the plumbing
@@ -222,13 +264,18 @@ def _all_finite(model) -> bool:
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train; returns the final checkpoint (<out>/final.pt). Checkpoints go to <out>/last.pt
     every cfg.checkpoint_every steps; `resume` continues from <out>/last.pt if it exists."""
+    cfg = cfg.resolved()
+    with num_threads(cfg.threads):
+        return _train(cfg, resume)
+
+
+def _train(cfg: TrainConfig, resume: bool) -> Path:
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
     from .model.rpmnet import RPMNet
 
-    cfg = cfg.resolved()
     out = Path(cfg.out)
     last, final, pending = out / "last.pt", out / "final.pt", out / "pending.pt"
     with process_group(cfg.device) as (rank, world, device):
@@ -236,10 +283,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             raise InputError(f"batch_size={cfg.batch_size} must be divisible by the {world} DDP ranks")
         main = rank == 0
         cuda = device.type == "cuda"
-        amp = cuda if cfg.amp is None else cfg.amp
-        channels_last = cuda if cfg.channels_last is None else cfg.channels_last
-        amp_dtype = torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        speed = StepSettings.of(cfg, device)
+        memory_format = speed.memory_format
         deterministic = torch.are_deterministic_algorithms_enabled()
         if not cuda:  # bit-identical resumes on CPU
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -248,9 +293,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every resume
         net = RPMNet.from_config(cfg.model_config()).to(device, memory_format=memory_format)
-        model = DistributedDataParallel(net, device_ids=[device] if cuda else None) if world > 1 else net
+        model = speed.model(DistributedDataParallel(net, device_ids=[device] if cuda else None)
+                            if world > 1 else net)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+        scaler = torch.amp.GradScaler("cuda", enabled=speed.amp and speed.amp_dtype == torch.float16)
 
         start, seconds, resumed = 0, 0.0, None
         if resume and last.is_file():
@@ -293,7 +339,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 batch = next(batches)
                 target, reference = (batch[k].to(device, non_blocking=True, memory_format=memory_format)
                                      for k in ("target", "reference"))
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                with speed.autocast(device):
                     loss, zero = losses(model, target, reference, cfg.loss, cfg.color_space)
                 shown = _mean_over_ranks(torch.stack([loss.detach(), zero]), world)
                 if not bool(torch.isfinite(shown[0])):
@@ -377,6 +423,8 @@ FIELDS = {
     "log_every": (int, "write a log.csv row every N steps"),
     "amp": (_optional(_bool), "mixed precision (default: on with CUDA)"),
     "channels_last": (_optional(_bool), "channels-last memory format (default: on with CUDA)"),
+    "compile": (_bool, "torch.compile (inductor) the model"),
+    "threads": (_optional(int), "intra-op CPU threads (default: torch's, one per core)"),
 }
 
 
