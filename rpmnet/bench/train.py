@@ -42,6 +42,8 @@ VARIANTS = {
     "channels_last": ({"channels_last": True}, "auto"),
     "bf16": ({"amp": True}, "auto"),
     "bf16-channels_last": ({"amp": True, "channels_last": True}, "auto"),
+    "channels_last-threads1": ({"channels_last": True, "threads": 1}, "auto"),
+    "bf16-threads1": ({"amp": True, "threads": 1}, "auto"),
     "bf16-channels_last-threads1": ({"amp": True, "channels_last": True, "threads": 1}, "auto"),
     "compile": ({"compile": True}, "auto"),
     "bf16-channels_last-compile": ({"amp": True, "channels_last": True, "compile": True}, "auto"),
@@ -125,8 +127,10 @@ def _step(variant: str, nets: dict, backbone: str, size: int, batch: int, device
 
 
 def time_variants(variants, backbone: str, size: int, batch: int, steps: int, warmup: int, device) -> dict:
-    """Median seconds per step of each variant, their timed steps interleaved A B C A B C.
-    Deterministic algorithms on, as `rpmnet train` has them on CPU."""
+    """Median (wall, CPU) seconds per step of each variant, their timed steps interleaved
+    A B C A B C. The CPU seconds (all threads) are what the step costs the machine: on a loaded
+    machine they change less than the wall time. Deterministic algorithms on, as `rpmnet train`
+    has them on CPU."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(device.type == "cpu" or deterministic, warn_only=True)
     try:
@@ -135,15 +139,16 @@ def time_variants(variants, backbone: str, size: int, batch: int, steps: int, wa
             calls[variant] = _step(variant, nets, backbone, size, batch, device)
             for _ in range(warmup):
                 calls[variant]()
-        seconds = {v: [] for v in variants}
+        seconds = {v: ([], []) for v in variants}
         for _ in tqdm(range(steps), desc=f"bench train {backbone}", disable=None):
             for variant, call in calls.items():
-                began = time.perf_counter()
+                began, cpu = time.perf_counter(), time.process_time()
                 call()
-                seconds[variant].append(time.perf_counter() - began)
+                seconds[variant][0].append(time.perf_counter() - began)
+                seconds[variant][1].append(time.process_time() - cpu)
     finally:
         torch.use_deterministic_algorithms(deterministic)
-    return {v: statistics.median(s) for v, s in seconds.items()}
+    return {v: (statistics.median(wall), statistics.median(cpu)) for v, (wall, cpu) in seconds.items()}
 
 
 def loss_run_of(variant: str) -> str:
@@ -185,9 +190,12 @@ def run(setups=SETUPS, variants=tuple(VARIANTS), steps=5, warmup=2, loss_steps=3
     for backbone, size, batch in setups:
         seconds = time_variants(variants, backbone, size, batch, steps, warmup, device)
         load.append(os.getloadavg()[0])
+        (wall, cpu), threads1 = seconds["fp32"], seconds.get("fp32-threads1", (None, None))[1]
         rows += [dict(variant=v, backbone=backbone, size=size, batch=batch, seconds_per_step=s,
-                      ratio_to_fp32=s / seconds["fp32"], speedup=seconds["fp32"] / s)
-                 for v, s in seconds.items()]
+                      ratio_to_fp32=s / wall, speedup=wall / s, cpu_seconds_per_step=c,
+                      cpu_ratio_to_fp32=c / cpu,
+                      cpu_ratio_to_fp32_threads1=c / threads1 if threads1 else float("nan"))
+                 for v, (s, c) in seconds.items()]
     table = pd.DataFrame(rows)
     table["loss_run"] = [loss_run_of(v) for v in table.variant]
     if loss_steps:
