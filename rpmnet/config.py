@@ -95,7 +95,8 @@ def table2():
     return pd.DataFrame(rows)
 
 
-# The paper is silent on these; NOTES.md numbers them. Each is a named, switchable setting.
+# The paper is silent on these; NOTES.md numbers them. Each is a named setting: a switch when
+# it has choices, a fixed reading (what the code does, with no alternative built) when it has one.
 @dataclass(frozen=True)
 class Assumption:
     number: int
@@ -103,6 +104,11 @@ class Assumption:
     default: object
     choices: tuple
     text: str
+
+    @property
+    def fixed(self) -> bool:
+        """One allowed value: a reading the code commits to, not a switch."""
+        return len(self.choices) == 1
 
 
 ASSUMPTIONS = {a.name: a for a in [
@@ -115,7 +121,8 @@ ASSUMPTIONS = {a.name: a for a in [
     Assumption(3, "loss", "l1", ("l1", "huber"),
                "Training loss: L1 between the warped reference and the target at H/4."),
     Assumption(3, "color_space", "rgb", ("rgb", "lab"),
-               "Colours reconstructed (and fed to the embedding) in RGB; Lab as an option."),
+               "The loss compares colours in RGB; option: CIE Lab (the reference's colours are "
+               "converted before the warp, the target's alike). The embedding always sees RGB."),
     Assumption(4, "frame_gap", 1, (1, 2, 3, 4, 5),
                "Training pairs: the reference is the previous frame (gap 1); option: random gap 1..k."),
     Assumption(5, "init", "scratch", ("scratch",),
@@ -137,11 +144,13 @@ ASSUMPTIONS = {a.name: a for a in [
 
 
 def assumptions_table():
+    """One row per assumption: the switches, then the fixed readings (`kind`), each in order."""
     import pandas as pd
 
-    return pd.DataFrame([dict(number=a.number, setting=a.name, default=a.default,
+    return pd.DataFrame([dict(number=a.number, setting=a.name,
+                              kind="fixed reading" if a.fixed else "switch", default=a.default,
                               choices=", ".join(map(str, a.choices)), assumption=a.text)
-                         for a in ASSUMPTIONS.values()])
+                         for a in sorted(ASSUMPTIONS.values(), key=lambda a: a.fixed)])
 
 
 def check_assumption(name: str, value):

@@ -78,6 +78,9 @@ def _sampling_grid(offset, size, kernel, stride, padding, dilation):
     padding is torchvision's rule: each of the 4 bilinear corners outside the image counts 0.
     """
     (b, _, ho, wo), (h, w), (kh, kw) = offset.shape, size, kernel
+    # At least float32: under bfloat16 autocast the offsets arrive in bfloat16, whose 8-bit
+    # mantissa would put a tap at x = 30 up to 0.06 px off before grid_sample reads it.
+    offset = offset.to(torch.promote_types(offset.dtype, torch.float32))
     like = dict(dtype=offset.dtype, device=offset.device)
     tap_y = torch.arange(kh, **like).repeat_interleave(kw).view(-1, 1, 1) * dilation[0]
     tap_x = torch.arange(kw, **like).repeat(kh).view(-1, 1, 1) * dilation[1]

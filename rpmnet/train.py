@@ -1,7 +1,7 @@
 """Self-supervised training: reconstruct a frame from its neighbour (ASSUMPTIONS 3-5).
 
 The target frame is reconstructed at H/4 by warping the reference frame's colours (resized to
-H/4) through the predicted flow (rows 106-109); the loss compares it with the target at H/4.
+H/4) through the predicted flow (rows 106-109); the objective itself is rpmnet.loss.
 No labels anywhere: the colours of the video are the supervision.
 
     rpmnet train --profile quick                      # defaults of a profile
@@ -19,7 +19,6 @@ import argparse
 import contextlib
 import csv
 import dataclasses
-import math
 import os
 import sys
 import time
@@ -27,12 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from . import checkpoint
 from .config import ModelConfig, check_assumption, get_profile, resolve_device
 from .errors import InputError
 from .fileio import write_text
+from .loss import losses
 
 LOG_COLUMNS = ("step", "loss", "zero_flow_loss", "lr", "seconds")
 
@@ -65,8 +64,11 @@ class TrainConfig:
     out: str | None = None          # None: runs/train/<profile>-<cell>
     checkpoint_every: int = 50
     log_every: int = 1
+    # How a step runs, not what it learns (results/bench_train.csv measures each on CPU):
     amp: bool | None = None         # None: on with CUDA (bf16 if supported, else fp16 + scaling)
     channels_last: bool | None = None   # None: on with CUDA
+    compile: bool = False           # torch.compile (inductor) the model
+    threads: int | None = None      # torch.set_num_threads for the run; None: torch's default
 
     def resolved(self) -> "TrainConfig":
         """Fill the profile's defaults in and check every value (InputError naming it)."""
@@ -78,8 +80,8 @@ class TrainConfig:
         check_assumption("loss", cfg.loss)
         check_assumption("color_space", cfg.color_space)
         check_assumption("frame_gap", cfg.gap)
-        for name in ("crop", "batch_size", "steps", "checkpoint_every", "log_every"):
-            if getattr(cfg, name) < 1:
+        for name in ("crop", "batch_size", "steps", "checkpoint_every", "log_every", "threads"):
+            if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
                 raise InputError(f"{name}={getattr(cfg, name)} must be at least 1")
         if cfg.crop % 4:
             raise InputError(f"crop={cfg.crop} must be a multiple of 4 (the flow lives at H/4)")
@@ -102,59 +104,6 @@ class TrainConfig:
 # logging, checkpointing, device and workers may change.
 MUST_MATCH = ("backbone", "matching", "layers", "dilation", "data", "crop", "gap", "max_gap",
               "batch_size", "lr", "weight_decay", "loss", "color_space", "seed")
-
-
-# ---------------------------------------------------------------------------------- the loss
-def _huber(a, b):
-    # Colours live in [0, 1]: delta 1 would make Huber plain L2; 0.1 keeps it L1-like off noise.
-    return F.huber_loss(a, b, delta=0.1)
-
-
-LOSSES = {"l1": F.l1_loss, "huber": _huber}
-
-# sRGB (D65) -> XYZ, and the D65 white point
-_RGB_TO_XYZ = torch.tensor([[0.412453, 0.357580, 0.180423],
-                            [0.212671, 0.715160, 0.072169],
-                            [0.019334, 0.119193, 0.950227]])
-_WHITE = torch.tensor([0.950456, 1.0, 1.088754])
-
-
-def rgb_to_lab(rgb):
-    """(B, 3, h, w) sRGB in [0, 1] -> CIE Lab / 100 (L in [0, 1], a and b about [-1, 1])."""
-    linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-    xyz = torch.einsum("ij,bjhw->bihw", _RGB_TO_XYZ.to(rgb), linear) / _WHITE.to(rgb).view(1, 3, 1, 1)
-    d = 6 / 29
-    f = torch.where(xyz > d ** 3, xyz.clamp_min(1e-12) ** (1 / 3), xyz / (3 * d * d) + 4 / 29)
-    fx, fy, fz = f.unbind(1)
-    return torch.stack([1.16 * fy - 0.16, 5 * (fx - fy), 2 * (fy - fz)], 1)
-
-
-COLOR_SPACES = {"rgb": lambda x: x, "lab": rgb_to_lab}
-
-
-def losses(model, target, reference, loss="l1", color_space="rgb"):
-    """(loss, zero_flow_loss) of one batch of frames (B, 3, c, c) in [0, 1].
-
-    The warp fills pixels that sample outside the reference with zeros, and those pixels stay
-    in the loss on purpose: masking them out would make "point everything outside the image"
-    a zero-loss solution. The price is a small penalty where content truly enters the frame.
-    zero_flow_loss is the same loss with the flow forced to zero (the reference as it is): the
-    identity baseline that learning has to beat.
-    """
-    from .model.rpmnet import shrink
-    from .ops import warp
-
-    full = target.shape[-2:]
-    small = (math.ceil(full[0] / 4), math.ceil(full[1] / 4))
-    colour = COLOR_SPACES[color_space]
-    # Colour-convert after shrinking, so the source and the goal see the same resampling.
-    source = colour(shrink(reference.float(), full, small))
-    goal = colour(shrink(target.float(), full, small))
-    reconstruction = model(target, reference, source.to(target.dtype))
-    value = LOSSES[loss](reconstruction.float(), goal)
-    with torch.no_grad():
-        zero = LOSSES[loss](warp(source, source.new_zeros(source.shape[0], 2, *small)), goal)
-    return value, zero
 
 
 # ---------------------------------------------------------------------------------- the data
@@ -185,6 +134,45 @@ class StepBatches:
     def __iter__(self):
         for step in range(self.start, self.steps):
             yield list(range(step * self.batch_size + self.rank, (step + 1) * self.batch_size, self.world))
+
+
+# ------------------------------------------------------------------------------ the speed
+@dataclass(frozen=True)
+class StepSettings:
+    """How a training step runs on a device: autocast, memory format, compilation."""
+
+    amp: bool
+    amp_dtype: torch.dtype
+    memory_format: torch.memory_format
+    compile: bool
+
+    @classmethod
+    def of(cls, cfg: TrainConfig, device) -> "StepSettings":
+        cuda = device.type == "cuda"
+        return cls(amp=cuda if cfg.amp is None else cfg.amp,
+                   amp_dtype=torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16,
+                   memory_format=torch.channels_last if (cuda if cfg.channels_last is None else cfg.channels_last)
+                   else torch.contiguous_format,
+                   compile=cfg.compile)
+
+    def autocast(self, device):
+        return torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp)
+
+    def model(self, model):
+        """What the step calls: the model itself, or its compiled graph (same parameters)."""
+        return torch.compile(model) if self.compile else model
+
+
+@contextlib.contextmanager
+def num_threads(threads: int | None):
+    """torch's intra-op threads set to `threads` (None: unchanged) for a block, then restored."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------------------------ the plumbing
@@ -270,13 +258,18 @@ def _all_finite(model) -> bool:
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train; returns the final checkpoint (<out>/final.pt). Checkpoints go to <out>/last.pt
     every cfg.checkpoint_every steps; `resume` continues from <out>/last.pt if it exists."""
+    cfg = cfg.resolved()
+    with num_threads(cfg.threads):
+        return _train(cfg, resume)
+
+
+def _train(cfg: TrainConfig, resume: bool) -> Path:
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
     from .model.rpmnet import RPMNet
 
-    cfg = cfg.resolved()
     out = Path(cfg.out)
     last, final, pending = out / "last.pt", out / "final.pt", out / "pending.pt"
     with process_group(cfg.device) as (rank, world, device):
@@ -284,10 +277,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             raise InputError(f"batch_size={cfg.batch_size} must be divisible by the {world} DDP ranks")
         main = rank == 0
         cuda = device.type == "cuda"
-        amp = cuda if cfg.amp is None else cfg.amp
-        channels_last = cuda if cfg.channels_last is None else cfg.channels_last
-        amp_dtype = torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        speed = StepSettings.of(cfg, device)
+        memory_format = speed.memory_format
         deterministic = torch.are_deterministic_algorithms_enabled()
         if not cuda:  # bit-identical resumes on CPU
             torch.use_deterministic_algorithms(True, warn_only=True)
@@ -296,9 +287,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every resume
         net = RPMNet.from_config(cfg.model_config()).to(device, memory_format=memory_format)
-        model = DistributedDataParallel(net, device_ids=[device] if cuda else None) if world > 1 else net
+        model = speed.model(DistributedDataParallel(net, device_ids=[device] if cuda else None)
+                            if world > 1 else net)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+        scaler = torch.amp.GradScaler("cuda", enabled=speed.amp and speed.amp_dtype == torch.float16)
 
         start, seconds, resumed = 0, 0.0, None
         if resume and last.is_file():
@@ -341,7 +333,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 batch = next(batches)
                 target, reference = (batch[k].to(device, non_blocking=True, memory_format=memory_format)
                                      for k in ("target", "reference"))
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                with speed.autocast(device):
                     loss, zero = losses(model, target, reference, cfg.loss, cfg.color_space)
                 shown = _mean_over_ranks(torch.stack([loss.detach(), zero]), world)
                 if not bool(torch.isfinite(shown[0])):
@@ -425,6 +417,8 @@ FIELDS = {
     "log_every": (int, "write a log.csv row every N steps"),
     "amp": (_optional(_bool), "mixed precision (default: on with CUDA)"),
     "channels_last": (_optional(_bool), "channels-last memory format (default: on with CUDA)"),
+    "compile": (_bool, "torch.compile (inductor) the model"),
+    "threads": (_optional(int), "intra-op CPU threads (default: torch's, one per core)"),
 }
 
 

@@ -216,3 +216,34 @@ def test_bad_arguments_raise_a_helpful_value_error(name):
 def test_warp_bad_shapes(source, flow):
     with pytest.raises(InputError, match=r"flow \(B, 2, h, w\)"):
         warp(torch.zeros(source), torch.zeros(flow))
+
+
+def test_sampling_grid_is_float32_for_bfloat16_offsets():
+    # Under bf16 autocast the offset conv outputs bf16; 8 mantissa bits would round a tap at
+    # x = 39 of a 40-wide map by up to 0.08 px before grid_sample (which upcasts) reads it.
+    offset = (3 * torch.randn(2, 18, 24, 40)).bfloat16()
+    grid = ops._sampling_grid(offset, (24, 40), (3, 3), (1, 1), (1, 1), (1, 1))
+    assert grid.dtype == torch.float32
+    assert torch.equal(grid, ops._sampling_grid(offset.float(), (24, 40), (3, 3), (1, 1), (1, 1), (1, 1)))
+
+
+@pytest.mark.parametrize("order", ["sample-first", "mix-first"])
+def test_bf16_autocast_values_and_gradients(order, force_order):
+    """What rows 106-108 compute under `rpmnet train --amp true` on CPU: close to float32, with
+    float32 gradients for float32 weights (bf16 rounds each factor to about 3 digits)."""
+    force_order(order)
+    x = torch.randn(2, 16, 24, 40, requires_grad=True)
+    offset = (3 * torch.randn(2, 18, 24, 40)).bfloat16().float().requires_grad_()
+    weight = (torch.randn(8, 16, 3, 3) / 12).requires_grad_()
+    outputs, grads = [], []
+    for amp in (False, True):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            out = deform_conv2d(x, offset.bfloat16() if amp else offset, weight, padding=1)
+        (out.float() * torch.linspace(-1, 1, out.numel()).view(out.shape)).sum().backward()
+        outputs.append(out.float().detach())
+        grads.append([t.grad.clone() for t in (x, offset, weight)])
+        for t in (x, offset, weight):
+            t.grad = None
+    assert all(g.dtype == torch.float32 for g in grads[1])
+    for ours, exact in zip([outputs[1]] + grads[1], [outputs[0]] + grads[0]):
+        assert (ours - exact).norm() < 0.02 * exact.norm()

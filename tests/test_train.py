@@ -191,3 +191,18 @@ def test_config_file_and_flags(bench, tmp_path):
     cfg = config_from_args(parser.parse_args(["--config", str(config), "--lr", "0.02"])).resolved()
     assert (cfg.steps, cfg.lr, cfg.amp, cfg.profile) == (7, 0.02, False, "smoke")
     assert (cfg.crop, cfg.batch_size, cfg.backbone) == (64, 2, "resnet18")   # the smoke profile's
+
+
+def test_speed_settings_train_the_same_model(bench, tmp_path):
+    """bf16 autocast, channels-last and one thread change how a step runs, not what it trains:
+    the losses of the first steps agree with fp32's to bf16 rounding, the threads are restored."""
+    threads = torch.get_num_threads()
+    train(tiny(bench, tmp_path / "fp32", steps=3, checkpoint_every=10))
+    train(tiny(bench, tmp_path / "fast", steps=3, checkpoint_every=10, amp=True, channels_last=True,
+               threads=1))
+    assert torch.get_num_threads() == threads
+    fp32, fast = (np.loadtxt(tmp_path / run / "log.csv", delimiter=",", skiprows=1)
+                  for run in ("fp32", "fast"))
+    np.testing.assert_array_equal(fp32[:, 2], fast[:, 2])     # the same batches (zero-flow loss)
+    np.testing.assert_allclose(fast[:, 1], fp32[:, 1], rtol=0.02)
+    assert weights(tmp_path / "fast" / "final.pt")["matching.layers.2.bias"].dtype == torch.float32
