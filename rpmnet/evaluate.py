@@ -28,6 +28,7 @@ import numpy as np
 from . import fileio
 from .data import davis
 from .errors import InputError
+from .guard import sequence_pairs
 from .metrics import BOUND_TH, object_scores, statistics
 
 MEASURES = ["J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
@@ -158,16 +159,31 @@ def score_split(davis_root, results_dir, split: str = "val", resolution: str = "
     if int(workers) < 1:
         raise InputError(f"workers must be >= 1, got {workers}")
     # Check the layout up front, so a bad root fails before any work starts.
-    names = [seq.name for seq in davis.open_split(davis_root, split, resolution)]
-    jobs = [(davis_root, results_dir, name, resolution) for name in names]
+    seqs = davis.open_split(davis_root, split, resolution)
+    for seq in seqs:  # frames and annotations must agree, or the wrong frames would be scored
+        sequence_pairs(seq, every_frame=True)
+    jobs = [(davis_root, results_dir, seq.name, resolution) for seq in seqs]
     bar = dict(total=len(jobs), desc=f"evaluate {split}", unit="seq", disable=None, file=sys.stderr)
     if workers == 1 or len(jobs) == 1:
         return list(tqdm(map(_evaluate_one, jobs), **bar))
-    pool = ProcessPoolExecutor(min(int(workers), len(jobs)))
+    pool = ProcessPoolExecutor(min(int(workers), len(jobs)), initializer=_worker_init)
     try:
         return list(tqdm(pool.map(_evaluate_one, jobs), **bar))
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the whole process group; workers ignore it (no worker traceback) and
+        # are stopped here, so the command ends with its one line at once.
+        for process in list((pool._processes or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
         pool.shutdown(cancel_futures=True)
+
+
+def _worker_init():
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def summarize(scores: list[SequenceScores]):
