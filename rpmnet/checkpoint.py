@@ -43,7 +43,7 @@ def load(path, map_location="cpu") -> dict:
         raise InputError(f"{path}: not a readable rpmnet checkpoint") from None
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED):
         missing = [k for k in REQUIRED if not isinstance(state, dict) or k not in state]
-        raise InputError(f"{path}: not an rpmnet checkpoint (missing {', '.join(missing)})")
+        raise InputError(f"{path}: not a readable rpmnet checkpoint (missing {', '.join(missing)})")
     if state["format"] != FORMAT:
         raise InputError(f"{path}: checkpoint format {state['format']} is not supported (need {FORMAT})")
     try:

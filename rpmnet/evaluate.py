@@ -18,6 +18,7 @@ In memory (no files): `summarize([score_sequence(name, annotations, predictions)
 """
 from __future__ import annotations
 
+import glob
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import numpy as np
 from . import fileio
 from .data import davis
 from .errors import InputError
-from .guard import sequence_pairs
+from .guard import clean_leftovers, sequence_pairs
 from .metrics import BOUND_TH, object_scores, statistics
 
 MEASURES = ["J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
@@ -216,6 +217,9 @@ def evaluate_davis(davis_root, results_dir, split: str = "val", resolution: str 
     """
     global_df, per_object = summarize(score_split(davis_root, results_dir, split, resolution, workers))
     if write_csv:
+        # the atomic writes' temporaries of a killed evaluation of this folder (fileio)
+        clean_leftovers(results_dir, [f".{name}_results-{glob.escape(split)}.*.tmp.csv"
+                                      for name in ("global", "per-sequence")])
         write_tables(results_dir, split, global_df, per_object)
     return global_df, per_object
 
