@@ -483,6 +483,11 @@ def cli(args) -> int:
     cells, backbones = _ids(args.cells, "--cells"), _ids(args.backbones, "--backbones")
     if args.seed < 0:
         raise InputError(f"--seed {args.seed}: must be at least 0")
+    if args.davis_root is not None:
+        from .guard import outside_root
+
+        for flag in ("--results-root", "--checkpoints-root"):
+            outside_root(getattr(args, flag[2:].replace("-", "_")), args.davis_root, flag)
     if args.list:
         print(plan(profile, cells, backbones, args.davis_root, args.seed, args.results_root,
                    args.data_root)

@@ -18,7 +18,9 @@ In memory (no files): `summarize([score_sequence(name, annotations, predictions)
 """
 from __future__ import annotations
 
+import contextlib
 import glob
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -169,7 +171,9 @@ def score_split(davis_root, results_dir, split: str = "val", resolution: str = "
         return list(tqdm(map(_evaluate_one, jobs), **bar))
     pool = ProcessPoolExecutor(min(int(workers), len(jobs)), initializer=_worker_init)
     try:
-        return list(tqdm(pool.map(_evaluate_one, jobs), **bar))
+        with _sigint_blocked():  # workers are forked here: none may see a Ctrl-C before it ignores it
+            results = pool.map(_evaluate_one, jobs)
+        return list(tqdm(results, **bar))
     except KeyboardInterrupt:
         # Ctrl-C reaches the whole process group; workers ignore it (no worker traceback) and
         # are stopped here, so the command ends with its one line at once.
@@ -181,10 +185,23 @@ def score_split(davis_root, results_dir, split: str = "val", resolution: str = "
         pool.shutdown(cancel_futures=True)
 
 
-def _worker_init():
-    import signal
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Hold a Ctrl-C back (it arrives once this ends) while the workers are being forked."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+def _worker_init():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process stops the workers itself
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def summarize(scores: list[SequenceScores]):

@@ -7,7 +7,6 @@ refusal is an InputError naming the folder or file and what it holds.
 """
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 from pathlib import Path
@@ -107,7 +106,3 @@ def sequence_pairs(seq, every_frame: bool = True) -> None:
             raise InputError(f"{path}: size {this[0]}x{this[1]}, but frame {seq.frames[0].name} of "
                              f"sequence {seq.name} is {size[0]}x{size[1]}")
 
-
-def no_space(err: OSError, path) -> OSError:
-    """The same error, naming the file being written (torch and PIL drop the name)."""
-    return OSError(errno.ENOSPC, "no space left on device", str(path))
