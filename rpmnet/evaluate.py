@@ -3,7 +3,8 @@
     rpmnet evaluate --davis-root DAVIS --results RESULTS [--split val]
 
 Protocol (github.com/davisvideochallenge/davis2017-evaluation @ ac7c43f, the code behind the
-DAVIS-2017 servers): object k = (label == k) for k = 1..N, N = the largest id of the first
+DAVIS-2017 servers; a DAVIS-2016 root is scored the same way with its one object, id 1, as the
+2016 toolkit also leaves the first and the last frame out): object k = (label == k) for k = 1..N, N = the largest id of the first
 annotation frame; void (255) is plain background; the first and the last frame are not scored;
 J, F per frame -> Mean/Recall/Decay per object; the global numbers are means over ALL objects
 (not over sequences). The official tool's two CSVs are written into the results folder, always
@@ -79,6 +80,8 @@ def _ground_truth(seq: davis.Sequence):
         raise InputError(f"{seq.annotations[0].parent}: {len(seq.annotations)} annotated frames; the "
                          "first and the last are not scored, so a sequence needs at least 3")
     labels = _read_stack(seq.annotations)
+    if seq.binary:  # DAVIS-2016: one object, any value > 0 (no void)
+        labels = (labels > 0).astype(np.uint8)
     labels[labels == davis.VOID] = 0
     return labels, _n_objects(labels[0], seq.annotations[0])
 
@@ -129,9 +132,10 @@ def score_sequence(name: str, gt_labels, pred_labels, frame_ids=None,
     return SequenceScores(name, frame_ids[1:-1], J, F)
 
 
-def evaluate_sequence(davis_root, results_dir, name: str, resolution: str = "480p") -> SequenceScores:
+def evaluate_sequence(davis_root, results_dir, name: str, resolution: str = "480p",
+                      split: str | None = None) -> SequenceScores:
     """Evaluate `<results_dir>/<name>/<frame>.png` against the annotations of one sequence."""
-    seq = davis.open_sequence(davis_root, name, resolution)
+    seq = davis.open_sequence(davis_root, name, resolution, split=split)
     gt, n_objects = _ground_truth(seq)
     ids = [p.stem for p in seq.annotations][1:-1]
     paths = [Path(results_dir) / name / f"{i}.png" for i in ids]
@@ -165,7 +169,7 @@ def score_split(davis_root, results_dir, split: str = "val", resolution: str = "
     seqs = davis.open_split(davis_root, split, resolution)
     for seq in seqs:  # frames and annotations must agree, or the wrong frames would be scored
         sequence_pairs(seq, every_frame=True)
-    jobs = [(davis_root, results_dir, seq.name, resolution) for seq in seqs]
+    jobs = [(davis_root, results_dir, seq.name, resolution, split) for seq in seqs]
     bar = dict(total=len(jobs), desc=f"evaluate {split}", unit="seq", disable=None, file=sys.stderr)
     if workers == 1 or len(jobs) == 1:
         return list(tqdm(map(_evaluate_one, jobs), **bar))
@@ -266,9 +270,9 @@ def format_tables(global_df, per_object, split: str = "val") -> str:
 
 def add_cli(parser):
     parser.add_argument("--davis-root", required=True,
-                        help="DAVIS-2017 root (JPEGImages, Annotations, ImageSets)")
+                        help="DAVIS-2016 or DAVIS-2017 root as distributed (JPEGImages, Annotations, ImageSets)")
     parser.add_argument("--results", required=True, help="results folder: <results>/<seq>/<frame>.png")
-    parser.add_argument("--split", default="val", help="ImageSets/2017/<split>.txt (default: val)")
+    parser.add_argument("--split", default="val", help="split file ImageSets/2017/<split>.txt or ImageSets/480p/<split>.txt (default: val)")
     parser.add_argument("--resolution", default="480p", choices=davis.RESOLUTIONS)
     parser.add_argument("--workers", type=int, default=2, help="processes over sequences (default: 2)")
 

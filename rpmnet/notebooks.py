@@ -89,10 +89,10 @@ def run_notebooks(profile: str = "quick", davis_root=None, device: str = "auto",
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    get_profile(profile)
+    from .data.sources import davis_root_for
+
+    davis_root = davis_root_for(get_profile(profile), davis_root)  # fails here, before any notebook
     resolve_device(device)
-    if davis_root is not None and not Path(davis_root).is_dir():
-        raise InputError(f"--davis-root {davis_root} is not a folder")
     folder = Path(notebooks_dir or NOTEBOOKS).resolve()
     paths = notebook_paths(names, folder)
     results_dir = Path(results_dir or REPO / "results")
@@ -130,8 +130,8 @@ def run_notebooks(profile: str = "quick", davis_root=None, device: str = "auto",
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rpmnet.notebooks",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="quick", help="smoke, quick, cpu or paper")
-    parser.add_argument("--davis-root", default=None, help="a DAVIS-2017 root (default: built-in)")
+    parser.add_argument("--profile", default="quick", help="smoke, quick, cpu, cpu-davis or paper")
+    parser.add_argument("--davis-root", default=None, help="a DAVIS-2016 or DAVIS-2017 root (default: the profile's data)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default=None, help="comma-separated prefixes, e.g. 01,02")

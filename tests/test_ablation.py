@@ -14,7 +14,7 @@ import pytest
 
 from rpmnet import ablation, analysis
 from rpmnet.cli import main
-from rpmnet.config import get_profile, table2
+from rpmnet.config import BASELINES, get_profile, table2
 from rpmnet.data.synthetic import ensure_benchmark
 from rpmnet.errors import InputError
 
@@ -133,11 +133,11 @@ def test_unknown_cell_or_backbone_exits_2(tmp_path, capsys):
 
 def test_grid_follows_the_profile():
     resnet18 = list(table2().cell[table2().backbone == "resnet18"])
-    assert ablation.grid("quick") == ["copy-first", "zero-flow", *resnet18]
+    assert ablation.grid("quick") == [*BASELINES, *resnet18]
     # smoke keeps one cell per kind of matching module, in the paper's order
-    assert ablation.grid("smoke") == ["copy-first", "zero-flow", "resnet18-deformable-l3-d1",
+    assert ablation.grid("smoke") == [*BASELINES, "resnet18-deformable-l3-d1",
                                       "resnet18-standard-l3-d1", "resnet18-dilated-l3-d3"]
-    assert len(ablation.grid("cpu")) == 2 + 28
+    assert len(ablation.grid("cpu")) == len(BASELINES) + 28
     with pytest.raises(InputError, match="unknown cell 'nope'"):
         ablation.grid("smoke", cells=["nope"])
 
@@ -193,8 +193,9 @@ def test_davis_attributes_from_db_info(tmp_path):
         "sequences:\n- {name: bmx-trees, attributes: [CS, FM, OCC, LR]}\n- {name: dog, attributes: [DEF]}\n")
     attributes, source = analysis.sequence_attributes(tmp_path)
     assert "db_info.yaml" in source
-    assert attributes.loc["bmx-trees"].tolist() == [True, True, False, True]
-    assert attributes.loc["dog"].tolist() == [False, False, True, False]
+    assert list(attributes.columns) == [*analysis.ATTRIBUTES, "LR"]   # the claim's four first
+    assert attributes.loc["bmx-trees"].tolist() == [True, True, False, True, True]
+    assert attributes.loc["dog"].tolist() == [False, False, True, False, False]
     assert analysis.sequence_attributes(tmp_path / "nothing")[0] is None
 
 

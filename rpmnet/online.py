@@ -1,0 +1,568 @@
+"""The full RPM-Net at inference: propagation settings and the online updating module.
+
+The WACV paper adds "an online updating module to refine the segmentation result by transferring
+knowledge from the given first frame"; its details are unknown. This module offers two designs of
+it, and the propagation switches a researcher expects, all as one frozen `Settings`. The default
+Settings() is the paper's path (propagate.py: the t-1 soft map warped by row 109 at H/4), so
+every switch is measured against it.
+
+Propagation switches:
+  mode        "flow": row 108's flow warps the references' maps (row 109), averaged over them.
+              "affinity": a CRW-style readout of the embedding alone: each target pixel takes the
+              labels of its top-k most similar reference pixels (L2-normalised features, dot
+              product) within `radius` H/4 pixels, softmax-weighted with `temperature`. The
+              matching module is not used: what the embedding alone can do.
+  references  "previous" (t-1), "first+previous" (frame 0 and t-1; with mode "flow" the
+              direct 0->t flow, ASSUMPTION 6's "previous+first"), "first+last" (frame 0 and the
+              last `last_k` frames).
+  carry       "soft" / "hard" (propagate.py's docstring).
+  warp_at     "quarter" (the paper: the H/4 map is warped) or "full": the full-resolution map is
+              warped with the flow upsampled to full size (scaled to full-size pixels).
+Online updating module (`online`, off by default; "full" = the design kept for full RPM-Net):
+  "readout" (design a, training-free): frame 0's annotation is read out at frame t through the
+              embedding (the local affinity readout from frame 0 alone) and fused with the
+              warped t-1 map: fusion "fixed" (weight `fusion_weight` on the readout) or "gate"
+              (per pixel, each map weighted by its own confidence, so the readout takes over
+              where the warp is unsure).
+  "finetune"  (design b, test-time update): a copy of the matching module (rows 106-108) is
+              fine-tuned for `finetune_steps` Adam steps on this sequence alone, then propagates
+              it: each step one pair made by deforming frame 0 and its mask with a known random
+              motion (loss: the warped mask against the deformed mask, and the colours), plus
+              one pair of the sequence's own consecutive frames (the self-supervised
+              reconstruction loss of training). Labels of later frames are never read. The
+              model's own weights are never changed (the copy is dropped after the sequence).
+  "readout+finetune"  both.
+
+Hyperparameters were chosen on the built-in benchmark's TRAIN split (profile cpu, 6 sequences,
+40 frames at 240x432) with a 300-step resnet18 model, never on DAVIS-2016 val; the grids and
+scores are in results/online_train_search.csv (see CHOSEN below for each value's origin).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import InputError
+from .ops import warp
+
+MODES = ("flow", "affinity")
+REFERENCES = ("previous", "first+previous", "first+last")
+CARRIES = ("soft", "hard")
+WARP_AT = ("quarter", "full")
+ONLINE = ("off", "readout", "finetune", "readout+finetune", "full")
+FUSIONS = ("fixed", "gate")
+FULL = "readout"        # what online="full" turns on (the design kept; see the report)
+
+# Internals of design (b), fixed (not searched): crop side of the fine-tuning pairs (full-size
+# pixels; the whole frame when smaller), the largest displacement of the random motion (H/4
+# pixels; a 3x3 grid of random vectors, bilinearly smoothed: shift, shear and bending).
+FINETUNE_CROP = 256
+FINETUNE_MOTION = 3.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One way of propagating. Defaults: the paper's path; readout/fine-tuning values: CHOSEN."""
+
+    mode: str = "flow"
+    references: str = "previous"
+    last_k: int = 3
+    carry: str = "soft"
+    warp_at: str = "quarter"
+    topk: int = 10
+    radius: int | None = 12
+    temperature: float = 0.05
+    online: str = "off"
+    fusion: str = "fixed"
+    fusion_weight: float = 0.5
+    finetune_steps: int = 20
+    finetune_lr: float = 1e-4
+    seed: int = 0
+
+    def __post_init__(self):
+        for name, allowed in (("mode", MODES), ("references", REFERENCES), ("carry", CARRIES),
+                              ("warp_at", WARP_AT), ("online", ONLINE), ("fusion", FUSIONS)):
+            if getattr(self, name) not in allowed:
+                raise InputError(f"{name}={getattr(self, name)!r} is not allowed; choices: "
+                                 f"{', '.join(allowed)}")
+        for name in ("last_k", "topk", "finetune_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(f"{name}={value!r} must be an integer >= 1")
+        if self.radius is not None and (not isinstance(self.radius, int) or self.radius < 0):
+            raise InputError(f"radius={self.radius!r} must be an integer >= 0 (H/4 pixels), or "
+                             f"None for the whole frame")
+        if not (isinstance(self.temperature, (int, float)) and self.temperature > 0):
+            raise InputError(f"temperature={self.temperature!r} must be > 0")
+        if not (isinstance(self.fusion_weight, (int, float)) and 0 <= self.fusion_weight <= 1):
+            raise InputError(f"fusion_weight={self.fusion_weight!r} must be in [0, 1]")
+        if not (isinstance(self.finetune_lr, (int, float)) and self.finetune_lr > 0):
+            raise InputError(f"finetune_lr={self.finetune_lr!r} must be > 0")
+        if self.mode != "flow" and (self.warp_at != "quarter" or self.online != "off"):
+            raise InputError(f"warp_at={self.warp_at!r} and online={self.online!r} apply to "
+                             f"mode='flow' only (mode={self.mode!r} warps nothing)")
+
+    @property
+    def designs(self) -> set:
+        """The online designs switched on: a subset of {"readout", "finetune"}."""
+        online = FULL if self.online == "full" else self.online
+        return set() if online == "off" else set(online.split("+"))
+
+    @property
+    def paper_path(self) -> bool:
+        """True when propagate.py's own loop does exactly this (no switch of this module on)."""
+        return (self.mode == "flow" and self.warp_at == "quarter" and not self.designs
+                and self.references in ("previous", "first+previous"))
+
+    def record(self) -> dict:
+        """The settings that matter for this propagation (what propagation.json records): a
+        readout's top-k when no readout runs, say, must not make two equal runs differ."""
+        keep = ["mode", "references", "carry"]
+        keep += ["last_k"] if self.references == "first+last" else []
+        keep += ["warp_at"] if self.mode == "flow" else []
+        readout = self.mode == "affinity" or "readout" in self.designs
+        keep += ["topk", "radius", "temperature"] if readout else []
+        if self.mode == "flow":
+            keep += ["online"]
+        if "readout" in self.designs:
+            keep += ["fusion"] + (["fusion_weight"] if self.fusion == "fixed" else [])
+        if "finetune" in self.designs:
+            keep += ["finetune_steps", "finetune_lr", "seed"]
+        record = {k: getattr(self, k) for k in keep}
+        if self.online == "full":
+            record["online"] = f"full ({FULL})"
+        return record
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+# Named settings: the rows of the comparison (bench, notebook, CLI --inference).
+NAMED = {
+    "flow": Settings(),
+    "flow-hard": Settings(carry="hard"),
+    "flow-full-res": Settings(warp_at="full"),
+    "flow-first+last": Settings(references="first+last"),
+    "affinity": Settings(mode="affinity", references="first+previous"),
+    "online-a": Settings(online="readout"),
+    "online-a-gate": Settings(online="readout", fusion="gate"),
+    "online-b": Settings(online="finetune"),
+    "full": Settings(online="full"),
+}
+
+
+def named(name: str) -> Settings:
+    if name not in NAMED:
+        raise InputError(f"unknown inference setting {name!r}; allowed: {', '.join(NAMED)}")
+    return NAMED[name]
+
+
+def resolve(settings, propagate_from: str = "previous", carry: str = "soft") -> Settings:
+    """Fold propagate.py's own arguments (ASSUMPTION 6's propagate_from, carry) into Settings."""
+    if settings is None:
+        settings = Settings()
+    elif isinstance(settings, str):
+        settings = named(settings)
+    elif not isinstance(settings, Settings):
+        raise InputError(f"settings must be a Settings or a name ({', '.join(NAMED)}); "
+                         f"got {type(settings).__name__}")
+    changes = {}
+    if propagate_from == "previous+first":
+        if settings.references not in ("previous", "first+previous"):
+            raise InputError(f"propagate_from='previous+first' contradicts "
+                             f"references={settings.references!r}")
+        changes["references"] = "first+previous"
+    if carry != "soft":
+        if settings.carry != "soft" and settings.carry != carry:
+            raise InputError(f"carry={carry!r} contradicts the settings' carry={settings.carry!r}")
+        changes["carry"] = carry
+    return settings.replace(**changes) if changes else settings
+
+
+# ------------------------------------------------------------------------ the affinity readout
+def readout(target_feat, ref_feats, ref_labels, topk: int = 10, radius: int | None = 12,
+            temperature: float = 0.05, chunk: int = 4096):
+    """Labels of the references transferred to the target through feature affinity.
+
+    target_feat (1, C, h, w); ref_feats: list of (1, C, h, w); ref_labels: list of (1, L, h, w)
+    (soft or one-hot maps at the features' grid). Every target pixel scores the reference
+    pixels within `radius` (Euclidean, in grid pixels; None: all of them) of its own position
+    in every reference by the dot product of L2-normalised features, keeps the top-k, and
+    returns the softmax(score / temperature)-weighted mean of their labels, (1, L, h, w).
+    """
+    Settings(mode="affinity", topk=topk, radius=radius, temperature=temperature)  # checks
+    if not ref_feats or len(ref_feats) != len(ref_labels):
+        raise InputError(f"readout needs as many reference labels as features (>= 1); got "
+                         f"{len(ref_feats)} and {len(ref_labels)}")
+    q = F.normalize(target_feat[0].float(), dim=0)
+    keys = [F.normalize(f[0].float(), dim=0) for f in ref_feats]
+    labels = [lab[0].float() for lab in ref_labels]
+    if radius is None:
+        return _global_readout(q, keys, labels, topk, temperature, chunk)[None]
+    return _local_readout(q, keys, labels, topk, radius, temperature)[None]
+
+
+def _local_scores(q, k, radius: int, tile: int = 32):
+    """(D, h, w) dot products of each target pixel with the reference pixels at the
+    (2r+1)^2 offsets (dy, dx) around it (row-major, dy outer), -inf off the image and
+    outside the circle. One batched matrix product per dy over width tiles: each tile of
+    `tile` target pixels meets the tile + 2r reference pixels of its row, and only the band
+    |dx| <= r is kept (about 2x the useful work, not w / (2r+1) x)."""
+    c, h, w = q.shape
+    r, side = radius, 2 * radius + 1
+    n_tiles = math.ceil(w / tile)
+    wq = n_tiles * tile
+    qt = F.pad(q, (0, wq - w)).reshape(c, h, n_tiles, tile).permute(1, 2, 3, 0)  # h, n, T, C
+    kp = F.pad(k, (r, r + wq - w, r, r))                                          # C, h+2r, wq+2r
+    out = q.new_empty(side, h, wq, side)
+    for i in range(side):                                                          # dy = i - r
+        rows = kp[:, i:i + h].unfold(2, tile + 2 * r, tile).permute(1, 2, 0, 3)   # h, n, C, T+2r
+        full = torch.matmul(qt, rows)                                              # h, n, T, T+2r
+        s = full.stride()
+        out[i] = full.as_strided((h, n_tiles, tile, side), (s[0], s[1], s[2] + 1, 1)).reshape(h, wq, side)
+    out = out[:, :, :w].permute(0, 3, 1, 2)                                        # dy, dx, h, w
+    d = torch.arange(-r, r + 1, device=q.device)
+    ys, xs = torch.arange(h, device=q.device), torch.arange(w, device=q.device)
+    inside = (((ys[None, :] + d[:, None]) >= 0) & ((ys[None, :] + d[:, None]) < h))[:, None, :, None] \
+        & (((xs[None, :] + d[:, None]) >= 0) & ((xs[None, :] + d[:, None]) < w))[None, :, None, :] \
+        & ((d[:, None] ** 2 + d[None, :] ** 2) <= r * r)[:, :, None, None]
+    return out.masked_fill(~inside, float("-inf")).reshape(side * side, h, w)
+
+
+def _local_readout(q, keys, labels, topk, radius, temperature):
+    c, h, w = q.shape
+    r, side = radius, 2 * radius + 1
+    scores = torch.cat([_local_scores(q, k, r) for k in keys])      # (n_ref * D, h, w)
+    values, index = scores.topk(min(topk, scores.shape[0]), dim=0)   # (k, h, w)
+    weights = torch.softmax(values / temperature, dim=0)             # -inf (off-image) -> 0
+    # flat position of each chosen candidate in the stacked, r-padded reference label maps
+    ref, offset = index // (side * side), index % (side * side)
+    hp, wp = h + 2 * r, w + 2 * r
+    ys = torch.arange(h, device=q.device).view(1, h, 1)
+    xs = torch.arange(w, device=q.device).view(1, 1, w)
+    flat = ref * (hp * wp) + (ys + offset // side) * wp + (xs + offset % side)
+    padded = torch.stack([F.pad(lab, (r, r, r, r)) for lab in labels], 1)  # L, n_ref, hp, wp
+    chosen = padded.reshape(padded.shape[0], -1)[:, flat.reshape(-1)].view(-1, *flat.shape)
+    return (weights[None] * chosen).sum(1)
+
+
+def _global_readout(q, keys, labels, topk, temperature, chunk):
+    c, h, w = q.shape
+    kk = torch.cat([k.reshape(c, -1) for k in keys], 1)              # C, n_ref*h*w
+    ll = torch.cat([lab.reshape(lab.shape[0], -1) for lab in labels], 1)
+    qq = q.reshape(c, -1).T
+    out = []
+    for start in range(0, qq.shape[0], chunk):
+        values, index = (qq[start:start + chunk] @ kk).topk(min(topk, kk.shape[1]), dim=1)
+        weights = torch.softmax(values / temperature, dim=1)         # (P, k)
+        out.append((ll[:, index] * weights[None]).sum(-1))            # (L, P)
+    return torch.cat(out, 1).view(-1, h, w)
+
+
+def fuse(warped, first_readout, fusion: str = "fixed", weight: float = 0.5):
+    """Design (a): the warped t-1 map and frame 0's readout, both (1, L, h, w) summing to 1.
+
+    "fixed": (1 - weight) * warped + weight * readout. "gate": per pixel, each map weighted by
+    its confidence (its top probability above uniform, normalised to [0, 1]), so the readout
+    takes over where the warp is unsure and vice versa; equal weights where both are unsure.
+    """
+    if fusion == "fixed":
+        return (1 - weight) * warped + weight * first_readout
+    uniform = 1 / warped.shape[1]
+
+    def confidence(m):
+        return ((m.max(1, keepdim=True).values - uniform) / (1 - uniform)).clamp(0, 1)
+
+    cw, cr = confidence(warped), confidence(first_readout)
+    gate = (cr + 1e-6) / (cw + cr + 2e-6)
+    return (1 - gate) * warped + gate * first_readout
+
+
+# ------------------------------------------------------------- design (b): test-time update
+class Tuned(torch.nn.Module):
+    """A model whose matching module (rows 106-108) is a fine-tuned copy; the embedding and the
+    original matching module are shared, untouched."""
+
+    def __init__(self, model, matching):
+        super().__init__()
+        self.model, self.matching = model, matching
+
+    def embed(self, frames):
+        return self.model.embed(frames)
+
+    def flow(self, target_feat, reference_feat):
+        return self.matching(torch.cat([target_feat, reference_feat], 1))
+
+    def match(self, target_feat, reference_feat, source_small):
+        return warp(source_small, self.flow(target_feat, reference_feat))
+
+
+def random_motion(generator, small, full, magnitude: float = FINETUNE_MOTION):
+    """A known smooth motion: flow (1, 2, h, w) in H/4 pixels and the same at full size (1, 2,
+    H, W) in full-size pixels; a 3x3 grid of vectors uniform in +-magnitude, bilinear between."""
+    coarse = (torch.rand(1, 2, 3, 3, generator=generator) * 2 - 1) * magnitude
+    flow_small = F.interpolate(coarse, size=tuple(small), mode="bilinear", align_corners=True)
+    return flow_small, _to_full(flow_small, full)
+
+
+def _to_full(flow_small, full):
+    """A flow at H/4 (in H/4 pixels) -> at full size (in full-size pixels)."""
+    h, w = flow_small.shape[-2:]
+    up = F.interpolate(flow_small, size=tuple(full), mode="bilinear", align_corners=False)
+    return up * torch.tensor([full[0] / h, full[1] / w], dtype=up.dtype, device=up.device).view(1, 2, 1, 1)
+
+
+def _crop_box(rng, full, side, center=None):
+    """A (y0, x0, ch, cw) crop of at most side x side (multiple of 4) inside the frame, around
+    `center` (jittered by a quarter side) or anywhere."""
+    ch, cw = (min(side, s) // 4 * 4 for s in full)
+    if center is None:
+        cy, cx = rng.uniform(0, full[0]), rng.uniform(0, full[1])
+    else:
+        cy, cx = center[0] + rng.uniform(-side / 4, side / 4), center[1] + rng.uniform(-side / 4, side / 4)
+    y0 = int(np.clip(round(cy - ch / 2), 0, full[0] - ch))
+    x0 = int(np.clip(round(cx - cw / 2), 0, full[1] - cw))
+    return y0, x0, ch, cw
+
+
+def finetune(model, sequence, first, device, steps: int = 20, lr: float = 1e-4, seed: int = 0,
+             n_frames: int | None = None, scale: float = 1.0):
+    """Design (b): a copy of `model.matching` fine-tuned on this sequence -> Tuned(model, copy).
+
+    Each step: (1) frame 0 and its one-hot mask, cropped around the objects, deformed by a
+    known random motion: the loss is L1 between the mask warped by the predicted flow and the
+    deformed mask at H/4, plus the colour reconstruction of the deformed frame; (2) one pair of
+    consecutive frames (t-1 -> t, t random within the first n_frames) of the same sequence,
+    cropped: the self-supervised colour reconstruction loss of training (train.losses). The
+    model stays in eval mode (BatchNorm statistics are not moved by one sequence) and only the
+    copy receives gradients. With `scale` < 1 the frames (and frame 0's mask) are resized first,
+    as propagation embeds them.
+    """
+    from .propagate import _frame, _to_grid, one_hot
+
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    matching = copy.deepcopy(model.matching).eval()
+    for p in matching.parameters():
+        p.requires_grad_(True)
+    tuned = Tuned(model, matching)
+    optimizer = torch.optim.Adam(matching.parameters(), lr=lr)
+    k = int(first.max())
+    frame0 = _frame(sequence, 0, device, scale)
+    full = tuple(frame0.shape[-2:])
+    mask0 = _to_grid(one_hot(first, k, device), full)
+    n = len(sequence) if n_frames is None else min(n_frames, len(sequence))
+    ys, xs = np.nonzero(first)
+    center = (ys.mean() * full[0] / first.shape[0], xs.mean() * full[1] / first.shape[1])
+    def colours(img, small):
+        return F.interpolate(img, size=small, mode="area")
+
+    with torch.enable_grad():
+        for _ in range(steps):
+            y0, x0, ch, cw = _crop_box(rng, full, FINETUNE_CROP, center)
+            ref_img = frame0[..., y0:y0 + ch, x0:x0 + cw]
+            ref_mask = mask0[..., y0:y0 + ch, x0:x0 + cw]
+            small = (math.ceil(ch / 4), math.ceil(cw / 4))
+            flow_small, flow_full = random_motion(generator, small, (ch, cw))
+            flow_full = flow_full.to(device)
+            with torch.no_grad():
+                tgt_img = warp(ref_img, flow_full)
+                tgt_mask = warp(ref_mask, flow_full)
+                tgt_mask = torch.cat([tgt_mask[:, :1] + (1 - tgt_mask.sum(1, keepdim=True)).clamp_min(0),
+                                      tgt_mask[:, 1:]], 1)
+                tf, rf = model.embed(torch.cat([tgt_img, ref_img])).chunk(2)
+            flow = tuned.flow(tf, rf)
+            source = torch.cat([colours(ref_mask, small), colours(ref_img, small)], 1)
+            goal = torch.cat([colours(tgt_mask, small), colours(tgt_img, small)], 1)
+            loss = F.l1_loss(warp(source, flow), goal)
+            if n > 1:
+                t = int(rng.integers(1, n))
+                y0, x0, ch, cw = _crop_box(rng, full, FINETUNE_CROP)
+                target = _frame(sequence, t, device, scale)[..., y0:y0 + ch, x0:x0 + cw]
+                reference = _frame(sequence, t - 1, device, scale)[..., y0:y0 + ch, x0:x0 + cw]
+                small = (math.ceil(ch / 4), math.ceil(cw / 4))
+                with torch.no_grad():
+                    tf, rf = model.embed(torch.cat([target, reference])).chunk(2)
+                recon = warp(colours(reference, small), tuned.flow(tf, rf))
+                loss = loss + F.l1_loss(recon, colours(target, small))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    for p in matching.parameters():
+        p.requires_grad_(False)
+    return tuned
+
+
+# ------------------------------------------------------------------------------ the loop
+def propagate(model, sequence, first, device, n: int, settings: Settings, stats: dict | None = None,
+              scale: float = 1.0):
+    """Yield one HxW uint8 id map per frame under `settings` (frame 0: its annotation).
+
+    Each frame is embedded once (at `scale` of its size, as propagate.py does); the last
+    max(1, last_k) frames' features and carried maps are kept as references. stats (a dict),
+    if given, receives "finetune_seconds". "Full resolution" is the annotation's size.
+    """
+    from .propagate import _frame, _labels, _renormalise, _to_grid, one_hot
+
+    if not hasattr(model, "embed") or not hasattr(model, "flow"):
+        raise InputError(f"settings {settings.record()} need a model (a checkpoint), not a baseline")
+    designs = settings.designs
+    if "finetune" in designs:
+        began = time.perf_counter()
+        model = Tuned(model, finetune(model, sequence, first, device, settings.finetune_steps,
+                                      settings.finetune_lr, settings.seed, n, scale).matching)
+        if stats is not None:
+            stats["finetune_seconds"] = time.perf_counter() - began
+    yield first
+    k = int(first.max())
+    full_res = settings.warp_at == "full"
+    with torch.inference_mode():
+        feat0 = model.embed(_frame(sequence, 0, device, scale))
+        small, full = feat0.shape[-2:], first.shape
+        onehot0 = one_hot(first, k, device)
+        map0_small = _to_grid(onehot0, small)
+        map0 = onehot0 if full_res else map0_small
+        keep = settings.last_k if settings.references == "first+last" else 1
+        history = [(feat0, map0, map0_small)]        # (features, carried map, its H/4 version)
+        for t in range(1, n):
+            feat = model.embed(_frame(sequence, t, device, scale))
+            refs = history[-keep:]
+            if settings.references != "previous" and refs[0][0] is not feat0:
+                refs = [(feat0, map0, map0_small)] + refs
+            if settings.mode == "affinity":
+                soft = readout(feat, [r[0] for r in refs], [r[2] for r in refs],
+                               settings.topk, settings.radius, settings.temperature)
+            else:
+                warped = []
+                for ref_feat, carried, _ in refs:
+                    flow = model.flow(feat, ref_feat)
+                    warped.append(warp(carried, _to_full(flow, full) if full_res else flow))
+                soft = _renormalise(sum(warped) / len(warped))
+                if "readout" in designs:
+                    first_readout = readout(feat, [feat0], [map0_small], settings.topk,
+                                            settings.radius, settings.temperature)
+                    if full_res:
+                        first_readout = F.interpolate(first_readout, size=tuple(full), mode="bilinear",
+                                                      align_corners=False)
+                    soft = fuse(soft, first_readout, settings.fusion, settings.fusion_weight)
+            labels = (soft.permute(0, 2, 3, 1).argmax(-1)[0].to(torch.uint8).cpu().numpy()
+                      if full_res else _labels(soft, full))
+            yield labels
+            if settings.carry == "hard":
+                hard = one_hot(labels, k, device)
+                carried = hard if full_res else _to_grid(hard, small)
+            else:
+                carried = soft
+            carried_small = _to_grid(carried, small)
+            history = (history + [(feat, carried, carried_small)])[-keep:]
+
+
+
+# ---------------------------------------------------------------- choosing the hyperparameters
+class CachedEmbedding(torch.nn.Module):
+    """A model whose embedding of a whole frame is computed once and reused: a grid of settings
+    embeds each frame of a split once instead of once per setting (crops are not cached)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.cache = model, {}
+
+    @property
+    def matching(self):
+        return self.model.matching
+
+    def embed(self, frames):
+        key = (tuple(frames.shape), hash(frames.detach().cpu().numpy().tobytes()))
+        if key not in self.cache:
+            self.cache[key] = self.model.embed(frames)
+        return self.cache[key]
+
+    def flow(self, target_feat, reference_feat):
+        return self.model.flow(target_feat, reference_feat)
+
+    def match(self, target_feat, reference_feat, source_small):
+        return self.model.match(target_feat, reference_feat, source_small)
+
+
+def search(model, davis_root, grid: dict, split: str = "train", sequences=None, scale: float = 1.0,
+           device="cpu", max_frames: int | None = None):
+    """Score named Settings on a labelled split in memory -> one row per setting: J&F, J, F
+    (DAVIS means over objects), seconds, the setting's record. Used on the built-in
+    benchmark's TRAIN split to choose every hyperparameter of this module (CHOSEN)."""
+    import json
+
+    import pandas as pd
+
+    from .data import davis
+    from .evaluate import score_sequence, summarize
+    from .propagate import propagate_sequence
+
+    names = davis.sequence_names(davis_root, split)
+    names = names if sequences is None else [n for n in names if n in sequences]
+    seqs = [davis.open_sequence(davis_root, name, split=split) for name in names]
+    model = model if isinstance(model, CachedEmbedding) else CachedEmbedding(model.eval())
+    rows = []
+    for label, settings in grid.items():
+        began, scores, tuning = time.perf_counter(), [], 0.0
+        for seq in seqs:
+            stats = {}
+            pred = list(propagate_sequence(model, seq, device, max_frames=max_frames, scale=scale,
+                                           settings=settings, stats=stats))
+            tuning += stats.get("finetune_seconds", 0.0)
+            scores.append(score_sequence(seq.name, [seq.label(t) for t in range(len(pred))], pred,
+                                         seq.frame_ids[:len(pred)]))
+        global_df, _ = summarize(scores)
+        rows.append({"setting": label, "J&F": global_df["J&F-Mean"][0], "J": global_df["J-Mean"][0],
+                     "F": global_df["F-Mean"][0], "seconds": time.perf_counter() - began,
+                     "finetune_seconds": tuning, "record": json.dumps(settings.record())})
+    return pd.DataFrame(rows)
+
+# ------------------------------------------------------------------------------ command line
+# flag -> (Settings field, parser); every value goes through Settings' own checks.
+def _int_or_none(text):
+    return None if str(text).lower() in ("none", "all", "global") else int(text)
+
+
+FLAGS = {"--mode": ("mode", str), "--references": ("references", str),
+         "--last-k": ("last_k", int), "--topk": ("topk", int), "--radius": ("radius", _int_or_none),
+         "--temperature": ("temperature", float), "--warp-at": ("warp_at", str),
+         "--online": ("online", str), "--fusion": ("fusion", str),
+         "--fusion-weight": ("fusion_weight", float), "--finetune-steps": ("finetune_steps", int),
+         "--finetune-lr": ("finetune_lr", float)}
+
+
+def add_cli(parser):
+    """The propagation switches of `rpmnet propagate` (see this module's docstring)."""
+    group = parser.add_argument_group("inference settings (rpmnet.online)")
+    group.add_argument("--inference", help=f"a named setting: {', '.join(NAMED)} (default: flow, "
+                                           f"the paper's t-1 warp); the flags below override it")
+    helps = {"--mode": "flow (row 109 warp) or affinity (embedding readout)",
+             "--references": "previous, first+previous or first+last",
+             "--last-k": "frames kept with first+last", "--radius": "readout radius in H/4 pixels, "
+             "or none", "--warp-at": "quarter (the H/4 map) or full (upsampled flow)",
+             "--online": "online updating: off, readout (a), finetune (b), readout+finetune, full",
+             "--fusion": "design (a): fixed weight or gate"}
+    for flag, (field, _) in FLAGS.items():
+        group.add_argument(flag, dest=f"online_{field}", metavar=field.upper(),
+                           help=helps.get(flag, field.replace("_", " ")))
+
+
+def from_args(args) -> Settings:
+    settings = named(args.inference) if getattr(args, "inference", None) else Settings()
+    changes = {}
+    for flag, (field, kind) in FLAGS.items():
+        value = getattr(args, f"online_{field}", None)
+        if value is None:
+            continue
+        try:
+            changes[field] = kind(value)
+        except ValueError:
+            raise InputError(f"{flag}: bad value {value!r}") from None
+    return settings.replace(**changes)
