@@ -247,8 +247,8 @@ def _run_key(method, davis_root, split, names, max_frames, propagate_from, carry
 
 # what a killed run leaves: a sequence's temporary folder, an old one being replaced, and the
 # atomic writes' temporaries (fileio) of the record and of the evaluation's CSVs
-LEFTOVERS = (".*.tmp", ".*.old-*", ".propagation.*.tmp.json", ".global_results-*.tmp.csv",
-             ".per-sequence_results-*.tmp.csv")
+LEFTOVERS = (".*.tmp", ".*.old-*", ".propagation.*.tmp.json", ".finetune_seconds.*.tmp.csv",
+             ".global_results-*.tmp.csv", ".per-sequence_results-*.tmp.csv")
 
 
 def _claim(out: Path, key: dict) -> None:
@@ -305,10 +305,10 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     check_assumption("propagate_from", propagate_from)
     if carry not in CARRIES:
         raise InputError(f"carry={carry!r} is not allowed; choices: {', '.join(CARRIES)}")
-    outside_root(out, davis_root)
     device = resolve_device(device)
     split_file = davis.split_file(davis_root, split)
     names = _select(davis.sequence_names(davis_root, split), sequences, split_file)
+    outside_root(out, davis_root)  # once the root is known to be one
     seqs = [davis.open_sequence(davis_root, name, split=split) for name in names]
     for seq in seqs:
         sequence_pairs(seq, every_frame=False)
