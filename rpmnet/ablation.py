@@ -165,7 +165,10 @@ def _work(profile, cell, davis_root, seed, checkpoints_root, data_root) -> Path:
     resuming a checkpoint of other data, benchmark, seed or steps would be wrong."""
     work = work_dir(profile.name, cell, checkpoints_root, seed)
     marker, wanted = work / "experiment.json", _wanted(profile, cell, davis_root, seed, data_root)
-    if work.exists() and (not marker.is_file() or json.loads(marker.read_text()) != wanted):
+    if work.exists() and not marker.is_file() and any(work.iterdir()):  # not ours: never deleted
+        raise InputError(f"{work}: holds files but no experiment.json of `rpmnet ablate`; move them "
+                         f"or choose another --checkpoints-root")
+    if work.exists() and marker.is_file() and _read_json(marker) != wanted:
         shutil.rmtree(work)
     if not marker.is_file():
         write_text(marker, json.dumps(wanted) + "\n")
@@ -290,16 +293,40 @@ def _plain(row: dict) -> dict:
     return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
 
+def _read_json(path: Path) -> dict:
+    """A JSON object written by this module; a damaged one (a merge conflict, a cut copy) is an
+    InputError naming the file."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"{path}: damaged ({str(err).splitlines()[0][:120]}); restore it "
+                         f"(e.g. git checkout {path}) or delete it to recompute") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: damaged (not a JSON object); restore it or delete it to recompute")
+    return value
+
+
 def finished(profile, cell, davis_root=None, seed=0, results_root="results",
              data_root="data") -> dict | None:
-    """The stored row of a cell if it was computed with this profile's steps, data and seed."""
+    """The stored row of a cell if it was computed with this profile's steps, data and seed
+    (a damaged row file is an InputError naming it)."""
     profile, davis_root = _resolve(profile, davis_root)
     path = result_path(profile.name, cell, results_root, seed=seed)
     if not path.is_file():
         return None
-    row = json.loads(path.read_text())
+    row = _read_json(path)
     wanted = _wanted(profile, cell, davis_root, seed, data_root)
     return row if all(row.get(k) == v for k, v in wanted.items()) else None
+
+
+def _finished_or_warn(*args) -> dict | None:
+    """finished(), with a damaged row file named on stderr and left out: listing and merging
+    the other cells still works."""
+    try:
+        return finished(*args)
+    except InputError as err:
+        _log(f"left out: {err}")
+        return None
 
 
 def plan(profile, cells=None, backbones=None, davis_root=None, seed=0, results_root="results",
@@ -313,8 +340,8 @@ def plan(profile, cells=None, backbones=None, davis_root=None, seed=0, results_r
         model = cell not in BASELINES
         rows.append(dict(cell=cell, backbone=cell.split("-")[0] if model else "-",
                          train_steps=profile.steps_for(cell.split("-")[0]) if model else 0,
-                         finished=finished(profile, cell, davis_root, seed, results_root,
-                                           data_root) is not None))
+                         finished=_finished_or_warn(profile, cell, davis_root, seed, results_root,
+                                                    data_root) is not None))
     return pd.DataFrame(rows)
 
 
@@ -360,7 +387,7 @@ def merge(profile, results_root="results", davis_root=None, seed=0, data_root="d
     profile, davis_root = _resolve(profile, davis_root)
     order = [*BASELINES, *table2().cell]
     stored = [p.stem for p in sorted(folder(profile.name, results_root, seed).glob("*.json"))]
-    rows = {c: finished(profile, c, davis_root, seed, results_root, data_root)
+    rows = {c: _finished_or_warn(profile, c, davis_root, seed, results_root, data_root)
             for c in order if c in stored}
     other = [c for c, r in rows.items() if r is None]
     if other:
@@ -410,7 +437,7 @@ def seed_runs(profile, results_root="results", davis_root=None, data_root="data"
     values = {}
     for seed in seeds_run(profile.name, results_root):
         for path in sorted(folder(profile.name, results_root, seed).glob("*.json")):
-            row = finished(profile, path.stem, davis_root, seed, results_root, data_root)
+            row = _finished_or_warn(profile, path.stem, davis_root, seed, results_root, data_root)
             if row is not None and path.stem not in BASELINES:
                 values.setdefault(path.stem, {})[f"seed {seed}"] = row["J&F-Mean"]
     table = pd.DataFrame.from_dict({c: v for c, v in values.items() if len(v) > 1}, orient="index")
@@ -427,6 +454,16 @@ def _typed(table):
 
 
 # ---------------------------------------------------------------------------- command line
+def _ids(text, flag):
+    """'a,b' -> [a, b]; None -> None (all); '' or 'a,,b' is a mistake, not "the whole grid"."""
+    if text is None:
+        return None
+    ids = [t.strip() for t in text.split(",")]
+    if not all(ids):
+        raise InputError(f"{flag} {text!r}: empty id; give comma-separated ids (see --list)")
+    return ids
+
+
 def add_cli(parser):
     parser.add_argument("--profile", default="quick", help="smoke, quick, cpu or paper")
     parser.add_argument("--davis-root", help="a DAVIS-2017 root (default: the built-in benchmark)")
@@ -445,8 +482,14 @@ def add_cli(parser):
 
 def cli(args) -> int:
     profile = get_profile(args.profile)
-    cells = args.cells.split(",") if args.cells else None
-    backbones = args.backbones.split(",") if args.backbones else None
+    cells, backbones = _ids(args.cells, "--cells"), _ids(args.backbones, "--backbones")
+    if args.seed < 0:
+        raise InputError(f"--seed {args.seed}: must be at least 0")
+    if args.davis_root is not None:
+        from .guard import outside_root
+
+        for flag in ("--results-root", "--checkpoints-root"):
+            outside_root(getattr(args, flag[2:].replace("-", "_")), args.davis_root, flag)
     if args.list:
         print(plan(profile, cells, backbones, args.davis_root, args.seed, args.results_root,
                    args.data_root)

@@ -6,6 +6,7 @@ Modules are imported only when their subcommand runs, so `rpmnet --help` is inst
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -23,10 +24,18 @@ COMMANDS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line: the message and where to find the options
+    (argparse's usage of `rpmnet train` alone wraps over 7 lines)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message.splitlines()[0]} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="rpmnet", description=__doc__.splitlines()[0])
+    parser = Parser(prog="rpmnet", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"rpmnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
@@ -56,6 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rpmnet {args._name}: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:
+        if os.environ.get("RPMNET_DEBUG"):
+            raise
+        if err.errno == errno.ENOSPC:  # fileio names the file; what was complete stays complete
+            print(f"rpmnet {args._name}: error: {err.filename or 'writing'}: no space left on device",
+                  file=sys.stderr)
+        else:
+            where = f"{err.filename}: " if err.filename else ""
+            print(f"rpmnet {args._name}: failed: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
     except Exception as err:  # noqa: BLE001 - one line for users, the traceback on request
         if os.environ.get("RPMNET_DEBUG"):
             raise

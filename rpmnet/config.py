@@ -63,7 +63,7 @@ class ModelConfig:
         try:
             backbone, matching, layers, dilation = cell.split("-")
             return cls(backbone, matching, int(layers.lstrip("l")), int(dilation.lstrip("d")))
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, AttributeError) as err:  # AttributeError: not a string
             if isinstance(err, InputError):
                 raise
             raise InputError(f"bad cell id {cell!r}; expected e.g. resnet18-deformable-l3-d1") from None
@@ -254,6 +254,8 @@ def resolve_device(name: str | None = "auto"):
         device = torch.device(name)
     except RuntimeError:
         raise InputError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):  # mps, meta, xpu...: kernels this code never ran on
+        raise InputError(f"device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {name!r} requested but CUDA is not available here")
     return device

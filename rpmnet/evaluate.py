@@ -19,6 +19,9 @@ In memory (no files): `summarize([score_sequence(name, annotations, predictions)
 """
 from __future__ import annotations
 
+import contextlib
+import glob
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ import numpy as np
 from . import fileio
 from .data import davis
 from .errors import InputError
+from .guard import clean_leftovers, sequence_pairs
 from .metrics import BOUND_TH, object_scores, statistics
 
 MEASURES = ["J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"]
@@ -162,16 +166,46 @@ def score_split(davis_root, results_dir, split: str = "val", resolution: str = "
     if int(workers) < 1:
         raise InputError(f"workers must be >= 1, got {workers}")
     # Check the layout up front, so a bad root fails before any work starts.
-    names = [seq.name for seq in davis.open_split(davis_root, split, resolution)]
-    jobs = [(davis_root, results_dir, name, resolution, split) for name in names]
+    seqs = davis.open_split(davis_root, split, resolution)
+    for seq in seqs:  # frames and annotations must agree, or the wrong frames would be scored
+        sequence_pairs(seq, every_frame=True)
+    jobs = [(davis_root, results_dir, seq.name, resolution, split) for seq in seqs]
     bar = dict(total=len(jobs), desc=f"evaluate {split}", unit="seq", disable=None, file=sys.stderr)
     if workers == 1 or len(jobs) == 1:
         return list(tqdm(map(_evaluate_one, jobs), **bar))
-    pool = ProcessPoolExecutor(min(int(workers), len(jobs)))
+    pool = ProcessPoolExecutor(min(int(workers), len(jobs)), initializer=_worker_init)
     try:
-        return list(tqdm(pool.map(_evaluate_one, jobs), **bar))
+        with _sigint_blocked():  # workers are forked here: none may see a Ctrl-C before it ignores it
+            results = pool.map(_evaluate_one, jobs)
+        return list(tqdm(results, **bar))
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the whole process group; workers ignore it (no worker traceback) and
+        # are stopped here, so the command ends with its one line at once.
+        for process in list((pool._processes or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
     finally:
         pool.shutdown(cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Hold a Ctrl-C back (it arrives once this ends) while the workers are being forked."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _worker_init():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process stops the workers itself
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def summarize(scores: list[SequenceScores]):
@@ -204,6 +238,9 @@ def evaluate_davis(davis_root, results_dir, split: str = "val", resolution: str 
     """
     global_df, per_object = summarize(score_split(davis_root, results_dir, split, resolution, workers))
     if write_csv:
+        # the atomic writes' temporaries of a killed evaluation of this folder (fileio)
+        clean_leftovers(results_dir, [f".{name}_results-{glob.escape(split)}.*.tmp.csv"
+                                      for name in ("global", "per-sequence")])
         write_tables(results_dir, split, global_df, per_object)
     return global_df, per_object
 

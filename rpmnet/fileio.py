@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,9 +33,12 @@ def atomic_path(path: str | os.PathLike):
     try:
         yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            # PIL, pandas and torch drop the file name; the user needs it (and nothing is left)
+            raise OSError(errno.ENOSPC, "no space left on device", str(path)) from None
         raise
 
 
@@ -55,5 +60,19 @@ def torch_save(path: str | os.PathLike, obj) -> Path:
     import torch
 
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as err:  # torch's "[enforce fail at inline_container.cc...] write failed"
+            if "write" not in str(err):
+                raise
+            full = _free_bytes(tmp) < 64 << 20
+            raise OSError(errno.ENOSPC if full else errno.EIO,
+                          "no space left on device" if full else "write failed", str(path)) from None
     return Path(path)
+
+
+def _free_bytes(path) -> int:
+    try:
+        return shutil.disk_usage(Path(path).parent).free
+    except OSError:
+        return 0

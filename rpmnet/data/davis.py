@@ -99,8 +99,13 @@ def read_label(path) -> np.ndarray:
 def write_label(path, label: np.ndarray) -> Path:
     """Write an HxW id map as a DAVIS palette PNG, atomically (temporary name, then rename)."""
     label = np.asarray(label)
-    if label.ndim != 2 or label.min(initial=0) < 0 or label.max(initial=0) > 255:
-        raise InputError(f"{path}: a label map must be HxW with ids in 0..255, got shape {label.shape}")
+    if label.ndim != 2 or label.dtype.kind not in "biuf":
+        raise InputError(f"{path}: a label map must be HxW of integer ids, got shape {label.shape} "
+                         f"{label.dtype}")
+    if label.dtype.kind == "f" and not (np.isfinite(label).all() and (label == np.round(label)).all()):
+        raise InputError(f"{path}: a label map must hold whole ids, got non-integer values")
+    if label.size and (label.min() < 0 or label.max() > 255):  # a PNG palette holds ids 0..255 only
+        raise InputError(f"{path}: ids must lie in 0..255, got {label.min()}..{label.max()}")
     im = Image.fromarray(label.astype(np.uint8), mode="P")
     im.putpalette(PALETTE)
     with atomic_path(path) as tmp:

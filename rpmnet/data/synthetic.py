@@ -22,6 +22,7 @@ DAVIS annotations do. Same seed, same bytes: one numpy Generator per sequence, f
 from __future__ import annotations
 
 import functools
+import glob
 import json
 import math
 import os
@@ -36,6 +37,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..fileio import atomic_path, write_csv, write_text
+from ..guard import clean_leftovers, holdings, output_folder
 from . import davis
 
 FORMAT = 2          # bump when the generator's output changes: old benchmarks on disk regenerate
@@ -320,7 +322,52 @@ def is_complete(root, params: dict) -> bool:
             and len(list((root / "Annotations" / RESOLUTION).glob("*/*.png"))) == n)
 
 
-_OURS = {"JPEGImages", "Annotations", "ImageSets", "attributes.csv", MANIFEST}
+# Every file the generator writes; a folder holding anything else is not (only) a benchmark.
+_OURS = (MANIFEST, "attributes.csv", "ImageSets/2017/*.txt", f"JPEGImages/{RESOLUTION}/*/[0-9]*.jpg",
+         f"Annotations/{RESOLUTION}/*/[0-9]*.png")
+
+
+def _written(relative: Path) -> bool:
+    return any(len(relative.parts) == len(Path(p).parts) and relative.match(p) for p in _OURS)
+
+
+def _clean_leftovers(out: Path) -> None:
+    """The temporary folder of a killed generate() beside `out` (.<name>.<pid>.<hex>.tmp), if
+    its process is gone: another process may be generating the same benchmark right now."""
+    for tmp in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
+        pid = tmp.name[len(out.name) + 2:].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            clean_leftovers(out.parent, [glob.escape(tmp.name)])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _replaceable(out: Path) -> None:
+    """`out` may be (re)written: new, empty, or a benchmark of `rpmnet synth` (its manifest) with
+    nothing in it that the generator did not write. A DAVIS root, or a benchmark with a user's
+    note inside a sequence folder, is refused: regenerating deletes the whole folder."""
+    if not output_folder(out, "the benchmark"):
+        return
+    try:
+        ours = json.loads((out / MANIFEST).read_text()).get("generator") == "rpmnet.data.synthetic"
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise InputError(f"{out}: holds {holdings(out)} but no {MANIFEST} of `rpmnet synth`; "
+                         f"choose a new or empty --out (nothing was changed)")
+    foreign = next((p for p in sorted(out.rglob("*")) if not p.is_dir() and not _written(p.relative_to(out))),
+                   None)
+    if foreign is not None:
+        raise InputError(f"{out}: holds {foreign.relative_to(out)}, which `rpmnet synth` did not "
+                         f"write; move it out, or choose another --out (nothing was changed)")
 
 
 def generate(out, seed: int = 0, size=(240, 432), sequences: int = 12, frames: int = 40,
@@ -336,14 +383,15 @@ def generate(out, seed: int = 0, size=(240, 432), sequences: int = 12, frames: i
         raise InputError(f"sequences={sequences}: need at least 2 (a train and a val split)")
     if frames < 3:
         raise InputError(f"frames={frames}: need at least 3 (DAVIS scores frames 1..T-2)")
+    if int(seed) < 0:
+        raise InputError(f"seed={seed}: must be at least 0")
     if not 0 < val_fraction < 1:
         raise InputError(f"val_fraction={val_fraction}: must lie strictly between 0 and 1")
     params = _params(seed, size, sequences, frames, val_fraction)
     if not force and is_complete(out, params):
         return out
-    if out.exists() and (not out.is_dir() or not {p.name for p in out.iterdir()} <= _OURS):
-        raise InputError(f"{out}: exists and is not a synthetic benchmark; choose another folder "
-                         f"or remove it")
+    _replaceable(out)
+    _clean_leftovers(out)
     rows = schedule(seed, sequences, val_fraction)
     # A fresh hidden folder beside `out`; mkdir (not mkdtemp's 0700) so the benchmark gets the umask.
     tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"

@@ -22,6 +22,12 @@ def _shape(t) -> tuple:
     return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
 
 
+def _finite(t, what: str) -> None:
+    """NaN or inf in an input spreads through every convolution: all scores would be NaN."""
+    if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        raise InputError(f"{what} {tuple(t.shape)} contain NaN or inf; inputs must be finite")
+
+
 class RPMNet(nn.Module):
     def __init__(self, backbone: str = "resnet101", matching: str = "deformable", layers: int = 3,
                  dilation: int = 1, norm: str = "batchnorm"):
@@ -37,6 +43,7 @@ class RPMNet(nn.Module):
 
     def embed(self, frames):
         """Frames (B, 3, H, W), RGB in [0, 1] -> features (B, 32, ceil(H/4), ceil(W/4))."""
+        _finite(frames, "frames")
         return self.embedding(frames)
 
     def flow(self, target_feat, reference_feat, return_offsets: bool = False):
@@ -56,6 +63,7 @@ class RPMNet(nn.Module):
                 and source_small.shape[0] == flow.shape[0] and source_small.shape[-2:] == flow.shape[-2:]):
             raise InputError(f"source must be (B, C, h, w) = ({flow.shape[0]}, C, {flow.shape[2]}, "
                              f"{flow.shape[3]}), the size of the features; got {_shape(source_small)}")
+        _finite(source_small, "source")
         return self.warp(source_small, flow)
 
     def forward(self, target, reference, source):

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Profile, assumptions_table, get_profile, resolve_device
-from ..errors import InputError
 from ..fileio import atomic_path
 
 

@@ -86,7 +86,8 @@ def default_checkpoint(run, retrain: bool = False) -> Path:
 
     cfg = training_config(run)
     final = Path(cfg.out) / "final.pt"
-    return train(cfg) if retrain or not final.is_file() else final
+    # force: the notebook owns this folder and starts its run over (as `rpmnet train --force`)
+    return train(cfg, force=True) if retrain or not final.is_file() else final
 
 
 def read_log(path):
