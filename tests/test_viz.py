@@ -151,7 +151,7 @@ def test_run_saves_a_captioned_figure(tmp_path):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(profile="huge"), "unknown profile"),
     (dict(device="tpu"), "unknown device"),
-    (dict(davis_root="/no/such/folder"), "davis_root"),
+    (dict(davis_root="/no/such/folder"), "/no/such/folder: DAVIS root folder does not exist"),
 ])
 def test_setup_rejects_bad_parameters(kwargs, message):
     with pytest.raises(InputError, match=message):
