@@ -5,7 +5,7 @@ trained model, each propagated over a split, scored with the official protocol, 
     results/inference/<profile>/<setting>.objects.csv   the official per-object CSV
     checkpoints/inference/<profile>/<setting>/          the masks (not committed)
 
-A stored setting is reused only if it was made from the same checkpoint (its SHA-1), data and
+A stored setting is reused only if it was made from the same weights (their SHA-1), data and
 setting; otherwise it is computed again. Notebook 06 reads these.
 """
 from __future__ import annotations
@@ -21,11 +21,15 @@ from .errors import InputError
 from .fileio import write_csv, write_text
 
 
-def _sha1(path) -> str:
+def weights_id(path) -> str:
+    """SHA-1 of a checkpoint's weights (names, shapes, values): the same model trained again gives
+    the same id, whatever else the file records (a newer code's extra training settings, say)."""
+    from .checkpoint import load
+
     digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    for name, tensor in sorted(load(path)["model"].items()):
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:12]
 
 
@@ -41,7 +45,7 @@ def run_setting(checkpoint, root, setting: str, profile_name: str, split: str = 
     from .propagate import evaluate_propagated, propagate_davis
 
     settings = online.named(setting)  # an unknown name fails before anything is written
-    key = dict(checkpoint=_sha1(checkpoint), data=str(Path(root).resolve()), split=split,
+    key = dict(weights=weights_id(checkpoint), data=str(Path(root).resolve()), split=split,
                setting=settings.record(), max_frames=max_frames, sequences=sequences)
     path = result_path(profile_name, setting, results_root)
     if path.is_file():

@@ -31,7 +31,7 @@ def test_settings_are_stored_and_reused_only_when_current(model, tmp_path):
     stored["J&F-Mean"] = -1.0                       # a current record is read back, not recomputed
     path.write_text(json.dumps(stored))
     assert inference.run_setting(checkpoint, root, "flow", "smoke", **kw)["J&F-Mean"] == -1.0
-    stored["key"]["checkpoint"] = "another"          # another model's record is recomputed
+    stored["key"]["weights"] = "another"             # another model's record is recomputed
     path.write_text(json.dumps(stored))
     assert inference.run_setting(checkpoint, root, "flow", "smoke", **kw)["J&F-Mean"] >= 0
 
