@@ -362,23 +362,17 @@ def attribute_scores(profile, cells, root, results_root="results", seed=0):
     """J&F (%) per attribute for each cell: the mean over the objects of the val sequences that
     show it (and "none": sequences with none of the four). -> (attribute x cell DataFrame, the
     attributes' source), or (None, why not)."""
-    import pandas as pd
+    from . import compare
 
     attrs, source = sequence_attributes(root)
     if attrs is None:
         return None, source
-    columns, scored = {}, set()
-    for cell in cells:
-        objects = per_object(profile, cell, results_root, seed)
-        scored |= set(objects.sequence)
-        flags = attrs.reindex(objects.sequence).fillna(False).astype(bool).set_axis(objects.index)
-        column = {a: objects.loc[flags[a], "J&F-Mean"].mean() for a in flags.columns}
-        column["none"] = objects.loc[~flags[list(ATTRIBUTES)].any(axis=1), "J&F-Mean"].mean()
-        column["all"] = objects["J&F-Mean"].mean()
-        columns[cell] = column
-    table = pd.DataFrame(columns).dropna(how="all")
+    flags = attrs.assign(none=~attrs[list(ATTRIBUTES)].any(axis=1), all=True)
+    methods = objects_by_cell(profile, cells, results_root, seed)
+    table = compare.by_attribute(methods, flags, list(flags.columns)).dropna(how="all", subset=list(methods))
     # How many scored sequences show each attribute: the weight behind each bar.
-    table.attrs["sequences"] = attrs.reindex(sorted(scored)).fillna(False).astype(bool).sum().to_dict()
+    counts = table.pop("sequences")
+    table.attrs["sequences"] = {a: int(counts[a]) for a in attrs.columns if a in counts.index}
     return table, source
 
 
