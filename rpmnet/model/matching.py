@@ -46,6 +46,10 @@ class DeformConv(nn.Conv2d):
 
 
 LAYERS = {"deformable": DeformConv, "standard": Conv, "dilated": Conv}
+# ASSUMPTION 9. GroupNorm with 4 channels a group: its statistics are the sample's own, so the
+# matching module computes the same function in training and at inference (BatchNorm does not).
+NORMS = {"batchnorm": nn.BatchNorm2d, "groupnorm": lambda c: nn.GroupNorm(c // 4, c),
+         "none": lambda c: nn.Identity()}
 
 
 class Matching(nn.Module):
@@ -60,13 +64,21 @@ class Matching(nn.Module):
                                     for i, o in zip(widths[:-1], widths[1:]))
         # ASSUMPTION 9: BatchNorm before each hidden ReLU. Without it the ReLUs of rows 106-107
         # died within ~50 Adam steps from scratch and the flow stayed at zero.
-        self.norms = nn.ModuleList(nn.BatchNorm2d(o) if norm == "batchnorm" else nn.Identity()
-                                   for o in widths[1:-1])
-        # The flow starts at exactly zero, so row 109 starts as the identity warp: the first
-        # loss is the plain frame difference and the warp's image gradients are meaningful,
-        # rather than a random displacement that samples arbitrary pixels.
-        nn.init.zeros_(self.layers[-1].weight)
-        nn.init.zeros_(self.layers[-1].bias)
+        self.norms = nn.ModuleList(NORMS[norm](o) for o in widths[1:-1])
+        self.init_flow("zero")
+
+    def init_flow(self, kind: str = "zero") -> None:
+        """ASSUMPTION 11. "zero": the flow starts at exactly zero, so row 109 starts as the identity
+        warp: the first loss is the plain frame difference and the warp's image gradients are
+        meaningful, rather than a random displacement that samples arbitrary pixels. But a zero
+        last layer passes no gradient to the layers before it until its own weights have grown;
+        "small" (std 1e-3) keeps the warp near the identity and lets every layer learn at once."""
+        last = self.layers[-1]
+        nn.init.zeros_(last.bias)
+        if kind == "zero":
+            nn.init.zeros_(last.weight)
+        else:
+            nn.init.normal_(last.weight, std=1e-3)
 
     def forward(self, x, return_offsets: bool = False):
         """Flow (B, 2, h, w); with return_offsets also the offsets each layer used (None for a

@@ -1,0 +1,136 @@
+"""The training protocol (issue 13): schedule, flow init, GroupNorm, shared warm start, fingerprints,
+and the mean predicted flow that tells a model that learned from one that drifts."""
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from rpmnet import ablation, checkpoint
+from rpmnet.config import RESULT_FIELDS, Profile, get_profile
+from rpmnet.data import davis
+from rpmnet.data.synthetic import generate
+from rpmnet.errors import InputError
+from rpmnet.learned import mean_flow
+from rpmnet.model.matching import Matching
+from rpmnet.model.rpmnet import RPMNet
+from rpmnet.train import TrainConfig, lr_at, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("bench") / "synthetic", seed=0, size=(64, 96),
+                    sequences=2, frames=6)
+
+
+def tiny(bench, out, **changes):
+    values = dict(backbone="resnet18", crop=64, batch_size=2, seed=3, device="cpu", data=[str(bench)],
+                  steps=4, checkpoint_every=1, out=str(out))
+    return TrainConfig(**{**values, **changes})
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    cfg = dataclasses.replace(TrainConfig(steps=100, lr=1e-3, lr_schedule="cosine").resolved())
+    lrs = [lr_at(cfg, s) for s in range(100)]
+    assert lrs[0] == pytest.approx(1e-3 / 5) and lrs[4] == pytest.approx(1e-3)   # 5% of 100 steps
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))                        # then never rises
+    assert lrs[-1] < 1e-6 and lrs[52] == pytest.approx(5e-4, rel=0.05)          # half-way: half
+    constant = TrainConfig(steps=100, lr=1e-3).resolved()
+    assert {lr_at(constant, s) for s in range(100)} == {1e-3}
+
+
+def test_flow_init_small_is_near_identity_and_zero_is_exact():
+    torch.manual_seed(0)
+    m = Matching("dilated", 3, 9)
+    assert not m.layers[-1].weight.any()
+    m.init_flow("small")
+    w = m.layers[-1].weight
+    assert w.any() and 0.5e-3 < float(w.detach().std()) < 2e-3 and not m.layers[-1].bias.any()
+
+
+def test_groupnorm_matching_is_the_same_in_train_and_eval_mode():
+    torch.manual_seed(0)
+    x = torch.randn(2, 64, 12, 12)
+    for norm, same in (("groupnorm", True), ("batchnorm", False)):
+        m = Matching("standard", 3, 1, norm=norm)
+        m.init_flow("small")
+        assert torch.allclose(m.train()(x), m.eval()(x), atol=1e-7) is same, norm
+
+
+def test_protocol_settings_reach_the_model_and_resume_checks_them(bench, tmp_path):
+    final = train(tiny(bench, tmp_path / "a", norm="groupnorm", flow_init="small", lr_schedule="cosine"))
+    state = checkpoint.load(final)
+    assert state["model_config"].norm == "groupnorm"
+    assert state["train_config"]["flow_init"] == "small"
+    assert "norms.0.running_mean" not in "".join(state["model"])
+    with pytest.raises(InputError, match="lr_schedule: 'cosine' -> 'constant'"):
+        train(tiny(bench, tmp_path / "a", norm="groupnorm", flow_init="small", steps=6), resume=True)
+
+
+def test_warm_start_copies_the_embedding_and_not_the_matching_module(bench, tmp_path):
+    warm = train(tiny(bench, tmp_path / "warm", matching="standard", steps=3))
+    cell = train(tiny(bench, tmp_path / "cell", matching="dilated", dilation=9, steps=1, lr=1e-12,
+                      init_from=str(warm)))
+    w, c = checkpoint.load(warm)["model"], checkpoint.load(cell)["model"]
+    conv = next(k for k in w if k.startswith("embedding.") and k.endswith("weight"))
+    assert torch.allclose(w[conv], c[conv], atol=1e-9)     # lr 1e-12: one step leaves it as loaded
+    scratch = checkpoint.load(train(tiny(bench, tmp_path / "scratch", matching="dilated", dilation=9,
+                                         steps=1, lr=1e-12)))["model"]
+    assert not torch.allclose(scratch[conv], c[conv])
+    assert c["matching.layers.2.weight"].abs().max() < 1e-9  # the matching module starts fresh
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(norm="layernorm"), "matching_norm='layernorm' is not allowed"),
+    (dict(lr_schedule="step"), "lr_schedule='step' is not allowed"),
+    (dict(flow_init="random"), "flow_init='random' is not allowed"),
+    (dict(init_from="no/such.pt"), "init_from=no/such.pt: checkpoint file does not exist"),
+])
+def test_bad_protocol_settings_are_one_line_errors(bench, tmp_path, bad, message):
+    with pytest.raises(InputError, match=message):
+        tiny(bench, tmp_path / "x", **bad).resolved()
+
+
+def test_warm_start_of_another_backbone_is_refused(bench, tmp_path):
+    warm = train(tiny(bench, tmp_path / "warm", steps=1))
+    with pytest.raises(InputError, match="a resnet18 warm start cannot start a resnet34 run"):
+        train(tiny(bench, tmp_path / "cell", backbone="resnet34", steps=1, init_from=str(warm)))
+
+
+def test_fingerprint_ignores_fields_outside_result_fields_and_follows_those_inside():
+    cpu = get_profile("cpu")
+    same = ablation.settings_id(cpu)
+    # fields that never change a result: a rename, a description, the grid's extent, a figure size
+    assert ablation.settings_id(cpu.replace(name="x", description="y", fig2_frames=3,
+                                            ablation_backbones=("resnet18",))) == same
+    # a field added to Profile later is outside RESULT_FIELDS until listed: simulated by a subclass
+    Extended = dataclasses.make_dataclass("Extended", [("plot_dpi", int, 144)], bases=(Profile,),
+                                          frozen=True)
+    assert ablation.settings_id(Extended(**dataclasses.asdict(cpu))) == same
+    for name in RESULT_FIELDS:
+        value = getattr(cpu, name)
+        changed = {bool: lambda v: not v, int: lambda v: v + 1, float: lambda v: v * 2,
+                   str: lambda v: v + "x", tuple: lambda v: v + (1,), dict: lambda v: {**v, "a": 1},
+                   type(None): lambda v: 7}[type(value)](value)
+        assert ablation.settings_id(cpu.replace(**{name: changed})) != same, name
+
+
+def test_committed_cells_are_current_under_the_field_fingerprint():
+    for folder in (REPO / "results" / "table2").iterdir():
+        profile = get_profile(folder.name.split("-seed")[0])
+        for path in folder.glob("*.json"):
+            assert json.loads(path.read_text())["settings"] == ablation.settings_id(profile), path
+
+
+def test_mean_flow_is_zero_for_an_untrained_model_and_grows_with_a_constant_flow(bench):
+    torch.manual_seed(0)
+    model = RPMNet("resnet18", "standard", 3)
+    seqs = [davis.open_sequence(bench, n, split="val") for n in davis.sequence_names(bench, "val")]
+    assert mean_flow(model, seqs) == 0.0                         # zero-initialised row 108
+    model.matching.layers[-1].bias.data[:] = torch.tensor([3.0, 4.0])   # (dy, dx): length 5
+    assert mean_flow(model, seqs) == pytest.approx(5.0)
+    assert math.isnan(mean_flow(model, []))
