@@ -194,28 +194,35 @@ def below_baseline(table, baseline="zero-flow"):
 LEARNED_BELOW = 0.9
 
 
-def longer_training(table, longer, baseline="zero-flow"):
-    """The cells of a merged grid (`table`) that a "<profile>-steps<N>" grid (`longer`, merged)
-    trained again for longer: steps, loss ratio and J&F (%) of both runs, and whether the longer
-    run beats the baseline (from `table`: baselines do not train). Both must be scored on the
-    same data, or the comparison is refused."""
+def compare_grids(table, other, names=("grid", "longer"),
+                  picked=("train_steps", "loss_ratio", "J&F-Mean"), baseline="zero-flow"):
+    """The trained cells two merged grids share, side by side (`picked` columns of each, under
+    `names`), with the second's J&F gain and whether it learned and beats the baseline (from
+    `table`: baselines do not train). Both must be scored on the same data, or it is refused."""
     import pandas as pd
 
     for key in ("data", "benchmark"):
-        ours, theirs = set(table[key].dropna()), set(longer[key].dropna())
+        ours, theirs = set(table[key].dropna()), set(other[key].dropna())
         if ours != theirs:
-            raise InputError(f"the longer grid was scored on other {key} ({', '.join(map(str, theirs))}) "
-                             f"than the grid ({', '.join(map(str, ours))})")
+            raise InputError(f"the {names[1]} grid was scored on other {key} "
+                             f"({', '.join(map(str, theirs))}) than the {names[0]} grid "
+                             f"({', '.join(map(str, ours))})")
     level = table.set_index("cell").loc[baseline, "J&F-Mean"]
-    grid, again = (t[~t.cell.isin(list(BASELINES))].set_index("cell") for t in (table, longer))
+    grid, again = (t[~t.cell.isin(list(BASELINES))].set_index("cell") for t in (table, other))
     cells = [c for c in grid.index if c in again.index]
-    picked = ("train_steps", "loss_ratio", "J&F-Mean")
-    out = pd.concat({"grid": grid.loc[cells, list(picked)], "longer": again.loc[cells, list(picked)]},
-                    axis=1)
-    out[("longer", "J&F gain")] = out[("longer", "J&F-Mean")] - out[("grid", "J&F-Mean")]
-    out[("longer", f"beats {baseline}")] = out[("longer", "J&F-Mean")] > level
-    out[("longer", "learned")] = out[("longer", "loss_ratio")] < LEARNED_BELOW
+    out = pd.concat({names[0]: grid.loc[cells, [p for p in picked if p in grid]],
+                     names[1]: again.loc[cells, list(picked)]}, axis=1)
+    second = out[names[1]]
+    out[(names[1], "J&F gain")] = second["J&F-Mean"] - out[(names[0], "J&F-Mean")]
+    out[(names[1], f"beats {baseline}")] = second["J&F-Mean"] > level
+    out[(names[1], "learned")] = second["loss_ratio"] < LEARNED_BELOW
     return out
+
+
+def longer_training(table, longer, baseline="zero-flow"):
+    """The cells of a merged grid (`table`) that a "<profile>-steps<N>" grid (`longer`, merged)
+    trained again for longer: steps, loss ratio and J&F (%) of both runs (compare_grids)."""
+    return compare_grids(table, longer, ("grid", "longer"), baseline=baseline)
 
 
 def describe_longer(comparison, baseline_level: float, baseline="zero-flow") -> list[str]:

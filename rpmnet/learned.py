@@ -33,3 +33,38 @@ def mean_flow(model, sequences, device="cpu", pairs: int = PAIRS) -> float:
     if not lengths:
         return float("nan")
     return float(torch.cat(lengths).mean())
+
+
+SETTINGS = ("matching", "layers", "dilation", "steps", "crop", "max_gap", "norm", "lr_schedule",
+            "flow_init", "init_from")
+
+
+def onset(log, below: float = 0.95, window: int = 20):
+    """The first step at which the windowed loss ratio (ratio of window means) drops below
+    `below`: when a module started to beat the zero flow; None if it never did."""
+    mean = lambda v: v.rolling(window).mean()  # noqa: E731
+    ratio = mean(log["loss"]) / mean(log["zero_flow_loss"])
+    hit = log["step"][ratio < below]
+    return None if hit.empty else int(hit.iloc[0])
+
+
+def runs_table(folders):
+    """One row per finished training run (a folder with final.pt and log.csv): its settings, its
+    loss ratio over the last 10% of steps (train.final_losses), the step it started to beat the
+    zero flow, and its seconds. How the protocol candidates were compared."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .checkpoint import load
+    from .train import final_losses
+
+    rows = []
+    for folder in map(Path, folders):
+        config = load(folder / "final.pt")["train_config"]
+        log = pd.read_csv(folder / "log.csv")
+        row = dict(run=folder.name, **{k: config.get(k) for k in SETTINGS})
+        row["init_from"] = Path(row["init_from"]).parent.name if row["init_from"] else None
+        row.update(final_losses(log), onset=onset(log), seconds=round(float(log.seconds.iloc[-1]), 1))
+        rows.append(row)
+    return pd.DataFrame(rows)

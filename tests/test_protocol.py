@@ -134,3 +134,30 @@ def test_mean_flow_is_zero_for_an_untrained_model_and_grows_with_a_constant_flow
     model.matching.layers[-1].bias.data[:] = torch.tensor([3.0, 4.0])   # (dy, dx): length 5
     assert mean_flow(model, seqs) == pytest.approx(5.0)
     assert math.isnan(mean_flow(model, []))
+
+
+def test_onset_is_the_first_step_the_windowed_ratio_drops_below():
+    import pandas as pd
+
+    from rpmnet.learned import onset
+
+    zero = [1.0] * 100
+    log = pd.DataFrame(dict(step=range(100), zero_flow_loss=zero,
+                            loss=[1.0] * 60 + [0.5] * 40))
+    # 20-step means: at step 60+k the window holds k+1 halves -> ratio 1 - (k+1)/40 < 0.95 from k = 2
+    assert onset(log, 0.95, 20) == 62
+    assert onset(log.assign(loss=zero), 0.95, 20) is None
+
+
+def test_runs_table_reads_settings_and_losses_of_finished_runs(bench, tmp_path):
+    import pandas as pd
+
+    from rpmnet.learned import runs_table
+
+    warm = train(tiny(bench, tmp_path / "warm", matching="standard", steps=2))
+    train(tiny(bench, tmp_path / "cell", matching="dilated", dilation=3, steps=2, flow_init="small",
+               init_from=str(warm)))
+    table = runs_table([tmp_path / "warm", tmp_path / "cell"]).set_index("run")
+    assert table.loc["cell", "init_from"] == "warm" and pd.isna(table.loc["warm", "init_from"])
+    assert table.loc["cell", "flow_init"] == "small" and table.loc["cell", "dilation"] == 3
+    assert 0 < table.loc["cell", "loss_ratio"] < 2 and table.loc["cell", "steps"] == 2
