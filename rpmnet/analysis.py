@@ -426,3 +426,40 @@ def object_motion(root, splits=("train", "val"), stride: int = 4) -> dict:
     steps = np.array(steps)
     return dict(moves=len(steps), median=float(np.median(steps)), mean=float(steps.mean()),
                 p90=float(np.percentile(steps, 90)), below_3=float((steps < 3).mean()))
+
+
+def protocol_comparison(old, new, names=("cpu", "cpu-fair"), results_root="results", seed=0,
+                        baseline="zero-flow"):
+    """The cells two protocols trained on the same data (merged tables `old`, `new` of the
+    profiles `names`): each one's steps, loss ratio and J&F, the new run's mean val flow, and
+    per cell the new J&F minus the old and minus the baseline (stored in the new grid's folder),
+    each with its paired bootstrap interval over sequences (rpmnet.compare.paired)."""
+    from . import compare
+
+    table = compare_grids(old, new, names, picked=("train_steps", "loss_ratio", "val_flow", "J&F-Mean"),
+                          baseline=baseline)
+    import pandas as pd
+
+    floor = per_object(names[1], baseline, results_root, seed)
+    margins = {}
+    for cell in table.index:
+        ours = per_object(names[1], cell, results_root, seed)
+        for label, other in (("old", per_object(names[0], cell, results_root, seed)),
+                             (baseline, floor)):
+            d = compare.paired(ours, other)
+            margins[cell] = {**margins.get(cell, {}),
+                             **{(f"- {label}", k): d[k] for k in ("mean", "low", "high", "sequences")},
+                             (f"- {label}", "verdict"): compare.verdict(d["low"], d["high"])}
+    return pd.concat([table, pd.DataFrame.from_dict(margins, orient="index")], axis=1)
+
+
+def protocol_twin(profile_name: str, results_root="results"):
+    """The merged table of this profile's grid retrained under the cpu-fair protocol
+    (config.PROTOCOL_TWINS), and its profile name; (None, None) if it has not been run."""
+    import pandas as pd
+
+    from .config import PROTOCOL_TWINS
+
+    twin = PROTOCOL_TWINS.get(profile_name)
+    path = Path(results_root) / f"table2_{twin}.csv"
+    return (pd.read_csv(path), twin) if twin and path.is_file() else (None, None)

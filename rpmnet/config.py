@@ -271,6 +271,10 @@ PROFILES = {p.name: p for p in [
 ]}
 
 
+# A grid retrained under the issue-13 protocol beside the grid it revisits (same data, same val).
+PROTOCOL_TWINS = {"cpu": "cpu-fair", "cpu-davis": "cpu-davis-fair"}
+
+
 def get_profile(name: str) -> Profile:
     """A profile by name; "<profile>-steps<N>" is that profile with every training (the default
     model's and each Table 2 cell's) N steps long, on the same data: how a grid is rerun longer

@@ -161,3 +161,38 @@ def test_runs_table_reads_settings_and_losses_of_finished_runs(bench, tmp_path):
     assert table.loc["cell", "init_from"] == "warm" and pd.isna(table.loc["warm", "init_from"])
     assert table.loc["cell", "flow_init"] == "small" and table.loc["cell", "dilation"] == 3
     assert 0 < table.loc["cell", "loss_ratio"] < 2 and table.loc["cell", "steps"] == 2
+
+
+def test_protocol_comparison_pairs_each_cell_with_its_old_run_and_the_baseline(tmp_path):
+    """Known answer: the new cell is the old one +5 J&F on every object (interval [5, 5], ahead);
+    against zero-flow it is exactly tied (undecided)."""
+    import pandas as pd
+
+    from rpmnet import analysis, report
+
+    cell = "resnet18-dilated-l3-d9"
+    objects = [f"s{i}_1" for i in range(6)]
+
+    def store(profile, name, j):   # official per-object CSV: J and F as fractions
+        path = ablation.result_path(profile, name, tmp_path, "objects")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"Sequence": objects, "J-Mean": j, "F-Mean": j}).to_csv(path, index=False)
+
+    base = [0.1 + 0.02 * i for i in range(6)]
+    store("cpu", cell, base)
+    store("cpu-fair", cell, [b + 0.05 for b in base])
+    store("cpu-fair", "zero-flow", [b + 0.05 for b in base])
+    row = dict(data="synthetic-cpu", benchmark="b")
+    old = pd.DataFrame([dict(cell="zero-flow", **row, **{"J&F-Mean": 15.0}),
+                        dict(cell=cell, train_steps=600, loss_ratio=0.99, **row, **{"J&F-Mean": 15.0})])
+    new = pd.DataFrame([dict(cell=cell, train_steps=1200, loss_ratio=0.7, val_flow=1.2, **row,
+                             **{"J&F-Mean": 20.0})])
+    table = analysis.protocol_comparison(old, new, ("cpu", "cpu-fair"), tmp_path)
+    r = table.loc[cell]
+    assert (r[("- old", "mean")], r[("- old", "low")], r[("- old", "high")]) == pytest.approx((5, 5, 5))
+    assert r[("- old", "verdict")] == "ahead" and r[("- zero-flow", "verdict")] == "undecided"
+    assert bool(r[("cpu-fair", "learned")]) and r[("cpu-fair", "val_flow")] == 1.2
+    text = report.protocol_text(table)
+    assert "loss ratio 0.99 (did not learn) under cpu, 0.70 (learned) under cpu-fair" in text
+    assert "cpu-fair minus cpu = +5.0 J&F (95% CI [+5.0, +5.0], 6 sequences): it is ahead of" in text
+    assert "it cannot be told apart from zero-flow" in text

@@ -261,3 +261,45 @@ def _arrows(ax, flow_px, image_hw, every: int | None = None):
     cy, cx = (ys + 0.5) * H / h - 0.5, (xs + 0.5) * W / w - 0.5
     ax.quiver(cx, cy, flow_px[1][ys, xs], flow_px[0][ys, xs], angles="xy", scale_units="xy",
               scale=1, color="yellow", width=0.006, headwidth=4, minlength=0.2)
+
+
+# ------------------------------------------------------------- the Table 2 training protocol
+def plot_protocol_screen(screen, logs_dir, window: int = 50):
+    """The protocol candidates (results/protocol_screen.csv, one log each in `logs_dir`): the
+    loss ratio along the steps (ratio of `window`-step means), one panel per matching module
+    screened, one line per run, labelled by what it changed from the plain reading."""
+    modules = screen.groupby(["matching", "layers", "dilation"], sort=False)
+    fig = figure(10, 3.6)
+    axes = np.atleast_1d(fig.subplots(1, modules.ngroups, sharey=True))
+    mean = lambda v: v.rolling(window, min_periods=1).mean()  # noqa: E731
+    for ax, ((matching, layers, dilation), runs) in zip(axes, modules):
+        for _, run in runs.iterrows():
+            log = read_log(Path(logs_dir) / f"{run['run']}.train.csv")
+            changed = [what for what, on in (("warm start", isinstance(run["init_from"], str)),
+                                             ("small init", run["flow_init"] == "small"),
+                                             (f"gap 1..{run['max_gap']:.0f}", run["max_gap"] > 1),
+                                             ("GroupNorm", run["norm"] == "groupnorm"),
+                                             ("cosine lr", run["lr_schedule"] == "cosine"))
+                       if on]
+            label = " + ".join(changed) or "plain reading"
+            ax.plot(log["step"], mean(log["loss"]) / mean(log["zero_flow_loss"]),
+                    lw=2.2 if len(changed) > 1 else 1.2, label=f"{label} ({run['loss_ratio']:.2f})")
+        ax.axhline(1, color="0.3", ls="--", lw=1)
+        ax.axhline(0.9, color="0.6", ls=":", lw=1)
+        ax.set_title(f"{matching}, {layers} layer(s), dilation {dilation}", fontsize=9)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=6.5, loc="lower left")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"loss / zero-flow loss\n({window}-step means)")
+    return fig
+
+
+def protocol_screen():
+    """The committed screening of the protocol candidates (a measurement of this repository, the
+    same whatever the notebook's profile): (table, folder of the runs' logs)."""
+    import pandas as pd
+
+    from ..ablation import REPO
+
+    folder = REPO / "results"
+    return pd.read_csv(folder / "protocol_screen.csv"), folder / "protocol_screen"
