@@ -11,7 +11,7 @@ import torch
 from rpmnet import ablation, checkpoint
 from rpmnet.config import RESULT_FIELDS, Profile, get_profile
 from rpmnet.data import davis
-from rpmnet.data.synthetic import generate
+from conftest import tiny_config
 from rpmnet.errors import InputError
 from rpmnet.learned import mean_flow
 from rpmnet.model.matching import Matching
@@ -21,20 +21,11 @@ from rpmnet.train import TrainConfig, lr_at, train
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("bench") / "synthetic", seed=0, size=(64, 96),
-                    sequences=2, frames=6)
-
-
-def tiny(bench, out, **changes):
-    values = dict(backbone="resnet18", crop=64, batch_size=2, seed=3, device="cpu", data=[str(bench)],
-                  steps=4, checkpoint_every=1, out=str(out))
-    return TrainConfig(**{**values, **changes})
+tiny = tiny_config
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():
-    cfg = dataclasses.replace(TrainConfig(steps=100, lr=1e-3, lr_schedule="cosine").resolved())
+    cfg = TrainConfig(steps=100, lr=1e-3, lr_schedule="cosine").resolved()
     lrs = [lr_at(cfg, s) for s in range(100)]
     assert lrs[0] == pytest.approx(1e-3 / 5) and lrs[4] == pytest.approx(1e-3)   # 5% of 100 steps
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))                        # then never rises

@@ -15,24 +15,15 @@ import torch
 from rpmnet import checkpoint
 from rpmnet.cli import main
 from rpmnet.data import davis
-from rpmnet.data.synthetic import generate
+from conftest import tiny_config
 from rpmnet.errors import InputError
-from rpmnet.train import TrainConfig, TrainingDiverged, train
+from rpmnet.train import TrainingDiverged, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--backbone", "resnet18", "--crop", "64", "--batch-size", "2", "--seed", "3", "--device", "cpu"]
 
 
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("bench") / "synthetic", seed=0, size=(64, 96),
-                    sequences=2, frames=6)
-
-
-def tiny(bench, out, **changes):
-    values = dict(backbone="resnet18", crop=64, batch_size=2, seed=3, device="cpu", data=[str(bench)],
-                  steps=4, checkpoint_every=1, out=str(out))
-    return TrainConfig(**{**values, **changes})
+tiny = tiny_config
 
 
 def weights(path):
