@@ -35,10 +35,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +45,7 @@ import torch.nn.functional as F
 from .config import BASELINES, check_assumption, get_profile, resolve_device
 from .data import davis
 from .errors import InputError
-from .fileio import write_text
+from .fileio import atomic_dir, write_text
 from .ops import warp
 
 CARRIES = ("soft", "hard")
@@ -211,23 +208,6 @@ def _select(names: list, sequences, where) -> list:
     return list(sequences)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _publish(tmp: Path, final: Path) -> None:
-    """Move a complete sequence folder into place, replacing an older one."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old)
-
-
 RUN_FILE = "propagation.json"
 
 
@@ -245,8 +225,9 @@ def _run_key(method, davis_root, split, names, max_frames, propagate_from, carry
     return key
 
 
-# what a killed run leaves: a sequence's temporary folder, an old one being replaced, and the
-# atomic writes' temporaries (fileio) of the record and of the evaluation's CSVs
+# what a killed run leaves: a sequence's temporary folder, an old one being replaced (both
+# fileio.atomic_dir's), and the atomic writes' temporaries (fileio) of the record and of the
+# evaluation's CSVs
 LEFTOVERS = (".*.tmp", ".*.old-*", ".propagation.*.tmp.json", ".finetune_seconds.*.tmp.csv",
              ".global_results-*.tmp.csv", ".per-sequence_results-*.tmp.csv")
 
@@ -330,21 +311,15 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     with tqdm(total=total, desc="propagate", unit="frame", disable=None) as bar:
         for seq in seqs:
             bar.set_postfix(sequence=seq.name)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{seq.name}.", suffix=".tmp", dir=out))
-            tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the results from others
-            try:
-                stats = {}
+            stats = {}
+            with atomic_dir(out / seq.name, "propagated masks") as tmp:
                 for frame_id, labels in zip(seq.frame_ids, propagate_sequence(
                         method, seq, device, propagate_from, carry, max_frames, scale, settings, stats)):
                     davis.write_label(tmp / f"{frame_id}.png", labels)
                     bar.update()
-                _publish(tmp, out / seq.name)
-                if "finetune_seconds" in stats:
-                    finetune_seconds.append(f"{seq.name},{stats['finetune_seconds']:.3f}\n")
-                    write_text(out / "finetune_seconds.csv", "sequence,seconds\n" + "".join(finetune_seconds))
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+            if "finetune_seconds" in stats:
+                finetune_seconds.append(f"{seq.name},{stats['finetune_seconds']:.3f}\n")
+                write_text(out / "finetune_seconds.csv", "sequence,seconds\n" + "".join(finetune_seconds))
     return out
 
 

@@ -26,9 +26,7 @@ import glob
 import json
 import math
 import os
-import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +34,7 @@ from PIL import Image
 from scipy import ndimage
 
 from ..errors import InputError
-from ..fileio import atomic_path, write_csv, write_text
+from ..fileio import atomic_dir, atomic_path, write_csv, write_text
 from ..guard import clean_leftovers, holdings, output_folder
 from . import davis
 
@@ -332,8 +330,9 @@ def _written(relative: Path) -> bool:
 
 
 def _clean_leftovers(out: Path) -> None:
-    """The temporary folder of a killed generate() beside `out` (.<name>.<pid>.<hex>.tmp), if
-    its process is gone: another process may be generating the same benchmark right now."""
+    """The temporary folder of a killed generate() beside `out` (.<name>.<pid>.<hex>.tmp, named
+    by fileio.atomic_dir), if its process is gone: another process may be generating the same
+    benchmark right now."""
     for tmp in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
         pid = tmp.name[len(out.name) + 2:].split(".")[0]
         if pid.isdigit() and not _alive(int(pid)):
@@ -393,14 +392,7 @@ def generate(out, seed: int = 0, size=(240, 432), sequences: int = 12, frames: i
     _replaceable(out)
     _clean_leftovers(out)
     rows = schedule(seed, sequences, val_fraction)
-    # A fresh hidden folder beside `out`; mkdir (not mkdtemp's 0700) so the benchmark gets the umask.
-    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir()
-    except OSError as err:
-        raise InputError(f"{out}: cannot write the benchmark here ({err.strerror or err})") from None
-    try:
+    with atomic_dir(out, "the benchmark") as tmp:
         void_width = max(1, round(min(H, W) / 240))
         for i, row in enumerate(tqdm(rows, desc=f"synth {out.name}", unit="seq", disable=None)):
             scene = _scene(row, seed, i, (H, W), frames)
@@ -417,25 +409,9 @@ def generate(out, seed: int = 0, size=(240, 432), sequences: int = 12, frames: i
         columns = ["sequence", "split", "n_objects", *ATTRIBUTES, "void", "background", "objects"]
         write_csv(tmp / "attributes.csv", pd.DataFrame(rows)[columns])
         write_text(tmp / MANIFEST, json.dumps(params, indent=1) + "\n")
-        if not force and is_complete(out, params):   # someone else finished it meanwhile
+        if not force and is_complete(out, params):   # someone else finished it meanwhile: keep theirs
             shutil.rmtree(tmp)
-            return out
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
-
-
-def _replace_dir(new: Path, old: Path):
-    """Put folder `new` at `old`: move the old one aside, rename, then delete the old one."""
-    aside = None
-    if old.exists():
-        aside = Path(tempfile.mkdtemp(prefix=f".{old.name}.", suffix=".old", dir=old.parent))
-        os.replace(old, aside / old.name)
-    os.replace(new, old)
-    if aside is not None:
-        shutil.rmtree(aside)
 
 
 def ensure_benchmark(profile="quick", root="data") -> Path:
