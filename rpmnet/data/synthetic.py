@@ -243,13 +243,9 @@ def _scene(row, seed, index, size, frames):
 def _sample(image, y, x):
     """Bilinear lookup of all channels at float coordinates, clamped to the border (objects carry
     a zero border, so outside them is transparent)."""
-    h, w = image.shape[:2]
-    y, x = np.clip(y, 0, h - 1.001), np.clip(x, 0, w - 1.001)
-    y0, x0 = y.astype(np.intp), x.astype(np.intp)
-    fy, fx = (y - y0)[..., None], (x - x0)[..., None]
-    top = image[y0, x0] * (1 - fx) + image[y0, x0 + 1] * fx
-    bottom = image[y0 + 1, x0] * (1 - fx) + image[y0 + 1, x0 + 1] * fx
-    return top * (1 - fy) + bottom * fy
+    where = np.stack([y, x])
+    return np.stack([ndimage.map_coordinates(image[..., c], where, order=1, mode="nearest")
+                     for c in range(image.shape[-1])], -1)
 
 
 def _render(scene, size, t, void_width):
