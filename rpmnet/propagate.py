@@ -44,6 +44,7 @@ import torch.nn.functional as F
 
 from .config import BASELINES, check_assumption, get_profile, resolve_device
 from .data import davis
+from .data.video import to_tensor
 from .errors import InputError
 from .fileio import atomic_dir, write_text
 from .ops import warp
@@ -106,7 +107,9 @@ def one_hot(labels: np.ndarray, k: int, device) -> torch.Tensor:
 def _frame(sequence, i: int, device, scale: float = 1.0) -> torch.Tensor:
     """Frame i as (1, 3, H, W) in [0, 1]; area-resized by `scale` (propagation at a lower
     resolution: the masks are still written, and scored, at the annotation's size)."""
-    frame = torch.from_numpy(np.array(sequence.frame(i))).to(device).permute(2, 0, 1)[None].float() / 255
+    # [None] after the conversion keeps the strides the embeddings were computed with (the CPU
+    # convolution picks its kernel by them: a batch-first conversion changes the last bits).
+    frame = to_tensor(sequence.frame(i), device)[None]
     if scale == 1:
         return frame
     size = [max(1, round(side * scale)) for side in frame.shape[-2:]]

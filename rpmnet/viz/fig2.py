@@ -115,13 +115,13 @@ class Clip:
 def synthetic_clip(root, name: str, frames: int) -> Clip:
     """The first `frames` frames of a DAVIS-layout sequence, with its annotations."""
     from ..data.davis import open_sequence
+    from ..data.video import to_tensor
 
     seq = open_sequence(root, name)
     n = min(frames, len(seq))
     images = np.stack([seq.frame(i) for i in range(n)])
     labels = np.stack([seq.label(i) for i in range(n)]) if seq.annotations else None
-    return Clip(name, torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, labels,
-                source=f"{root}")
+    return Clip(name, to_tensor(images), labels, source=f"{root}")
 
 
 def real_clip(frames: int, size: int) -> Clip:

