@@ -8,14 +8,13 @@ Points are (y, x) in H/4 pixels (the feature grid) unless converted with `to_ima
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..errors import InputError
-from .style import figure
+from .style import figure, show_png
 
 ROWS = ("row106", "row107", "row108", "row109")
 ROW_TITLES = {"row106": "row 106: 9 sampling points", "row107": "rows 106-107: 81 points",
@@ -388,13 +387,7 @@ class Explorer:
 
         if get_ipython() is None:
             return
-        from IPython.display import Image, clear_output, display
-
-        buffer = io.BytesIO()
-        self.fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-        with self.output:
-            clear_output(wait=True)
-            display(Image(buffer.getvalue()))
+        show_png(self.fig, self.output)
 
 
 def explore(datas: dict, interactive: bool):
