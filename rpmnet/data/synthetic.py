@@ -34,7 +34,7 @@ from PIL import Image
 from scipy import ndimage
 
 from ..errors import InputError
-from ..fileio import atomic_dir, atomic_path, write_csv, write_text
+from ..fileio import atomic_dir, write_csv, write_text
 from ..guard import clean_leftovers, holdings, output_folder
 from . import davis
 
@@ -428,51 +428,6 @@ def attributes(root):
     if not path.is_file():
         raise InputError(f"{path}: missing (is {root} a benchmark written by `rpmnet synth`?)")
     return pd.read_csv(path)
-
-
-# ---------------------------------------------------------------- contact sheet
-def overlay(image: np.ndarray, label: np.ndarray, alpha: float = 0.4) -> np.ndarray:
-    """Frame with its mask tinted in the DAVIS palette colours and outlined (void shown white)."""
-    colours = np.array(davis.PALETTE, np.float32).reshape(256, 3)
-    colours[davis.VOID] = 255
-    edge = ndimage.maximum_filter(label, 3) != ndimage.minimum_filter(label, 3)
-    weight = np.where(edge, 1.0, np.where(label > 0, alpha, 0.0))[..., None]
-    return (image * (1 - weight) + colours[label] * weight).astype(np.uint8)
-
-
-def contact_sheet(root, out_png=None, frames_per_seq: int = 6, panel_width: int = 160,
-                  label_width: int = 150):
-    """One row per sequence: evenly spaced frames with mask overlays, attributes in the row label.
-
-    The figure is exactly label_width + frames_per_seq * panel_width pixels wide and
-    rows * round(panel_width * H / W) high (dpi 100); saved atomically when `out_png` is given.
-    """
-    from matplotlib.figure import Figure
-
-    root = Path(root)
-    table = attributes(root)
-    sequences = [davis.open_sequence(root, name) for name in table["sequence"]]
-    H, W = sequences[0].frame(0).shape[:2]
-    panel_h = round(panel_width * H / W)
-    width, height = label_width + frames_per_seq * panel_width, len(sequences) * panel_h
-    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
-    for r, (row, seq) in enumerate(zip(table.to_dict("records"), sequences)):
-        bottom = 1 - (r + 1) * panel_h / height
-        on = [SHORT[a] for a in ATTRIBUTES if row[a]] + (["void"] if row["void"] else [])
-        fig.text(4 / width, bottom + 0.5 * panel_h / height,
-                 f"{row['sequence']}\n{row['split']}, {row['n_objects']} obj\n" + "\n".join(on),
-                 fontsize=7, va="center", ha="left", family="monospace")
-        for c, t in enumerate(np.linspace(0, len(seq) - 1, frames_per_seq).round().astype(int)):
-            ax = fig.add_axes([(label_width + c * panel_width) / width, bottom,
-                               panel_width / width, panel_h / height])
-            ax.imshow(overlay(seq.frame(t), seq.label(t)), interpolation="antialiased")
-            ax.set_axis_off()
-            ax.text(2, 2, str(t), color="white", fontsize=6, va="top",
-                    bbox=dict(facecolor="black", alpha=0.5, pad=1, linewidth=0))
-    if out_png is not None:
-        with atomic_path(out_png) as tmp:
-            fig.savefig(tmp, dpi=100)
-    return fig
 
 
 # ---------------------------------------------------------------- command line

@@ -12,7 +12,7 @@ from ..ablation import BASELINES
 from ..analysis import grid_values, rank_agreement, scores
 from ..config import table2
 from ..data import davis
-from .style import figure, show_png
+from .style import figure, overlay, show_png
 
 # One colour per matching module (baselines grey), used by every figure here.
 COLOURS = {"deformable": "#1f77b4", "standard": "#ff7f0e", "dilated": "#2ca02c",
@@ -166,8 +166,6 @@ def _contour(ax, mask, colour):
 
 def _overlay(ax, seq, masks_dir, frame_id: str):
     """One frame: the propagated mask tinted and outlined, the ground truth as white lines."""
-    from ..data.synthetic import overlay
-
     t = seq.frame_ids.index(frame_id)
     ax.imshow(overlay(seq.frame(t), davis.read_label(masks_dir / seq.name / f"{frame_id}.png"),
                       alpha=0.45))

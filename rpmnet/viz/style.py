@@ -161,6 +161,20 @@ def show_png(fig, output) -> None:
         display(Image(png_bytes(fig)))
 
 
+def overlay(image, label, alpha: float = 0.4):
+    """Frame with its mask tinted in the DAVIS palette colours and outlined (void shown white)."""
+    import numpy as np
+    from scipy import ndimage
+
+    from ..data import davis
+
+    colours = np.array(davis.PALETTE, np.float32).reshape(256, 3)
+    colours[davis.VOID] = 255
+    edge = ndimage.maximum_filter(label, 3) != ndimage.minimum_filter(label, 3)
+    weight = np.where(edge, 1.0, np.where(label > 0, alpha, 0.0))[..., None]
+    return (image * (1 - weight) + colours[label] * weight).astype(np.uint8)
+
+
 def display_path(path) -> str:
     """A figure's path as the notebook sees it: relative to the repository when inside it."""
     path = Path(path).resolve()
