@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .ablation import BASELINES, _seed_flag, result_path
 from .config import BACKBONES, ModelConfig, table2
+from .data.synthetic import ATTRIBUTES  # the claim's four: the benchmark's columns, DAVIS's codes below
 from .errors import InputError
 
 BACKBONE_NAMES = {b: f"FCN-ResNet{b[len('resnet'):]}" for b in BACKBONES}
@@ -297,7 +298,6 @@ def summary(table, metric="J&F") -> dict:
 
 
 # ------------------------------------------------------------------- per attribute / sequence
-ATTRIBUTES = ("camera_shake", "fast_motion", "deformation", "occlusion")
 # DAVIS's own attribute codes (db_info.yaml of the DAVIS-2016/2017 toolkits) for the four claims.
 DAVIS_CODES = {"CS": "camera_shake", "FM": "fast_motion", "DEF": "deformation", "OCC": "occlusion"}
 
