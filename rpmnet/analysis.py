@@ -98,13 +98,11 @@ def rank_by_column(table, metric="J&F"):
 
 
 def _spearman(a, b) -> float:
-    """Spearman's rho of two columns over their rows with both values; NaN if under 3 rows."""
-    from scipy.stats import spearmanr
-
-    both = [(x, y) for x, y in zip(a, b) if x == x and y == y]
-    if len(both) < 3 or len({x for x, _ in both}) < 2 or len({y for _, y in both}) < 2:
-        return float("nan")
-    return float(spearmanr(*zip(*both)).statistic)
+    """Spearman's rho of two columns over their rows with both values; NaN if under 3 rows or
+    if either side is constant."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's ConstantInputWarning: rho is NaN then
+        return float(a.corr(b, method="spearman", min_periods=3))
 
 
 def deformable_wins(table, metric="J&F"):
