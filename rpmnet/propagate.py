@@ -136,6 +136,22 @@ def _renormalise(warped):
     return torch.cat([warped[:, :1] + lost, warped[:, 1:]], 1)
 
 
+def _check_paper_switches(propagate_from: str, carry: str) -> None:
+    check_assumption("propagate_from", propagate_from)
+    if carry not in CARRIES:
+        raise InputError(f"carry={carry!r} is not allowed; choices: {', '.join(CARRIES)}")
+
+
+def _check_scale(scale: float) -> None:
+    if not 0 < scale <= 1:
+        raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
+
+
+def _paper_switches(settings) -> tuple[str, str]:
+    """The paper path's settings under their own names: (ASSUMPTION 6's propagate_from, carry)."""
+    return "previous+first" if settings.references == "first+previous" else "previous", settings.carry
+
+
 def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "previous",
                        carry: str = "soft", max_frames: int | None = None, scale: float = 1.0,
                        settings=None, stats: dict | None = None):
@@ -151,9 +167,7 @@ def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "pr
     """
     from . import online
 
-    check_assumption("propagate_from", propagate_from)
-    if carry not in CARRIES:
-        raise InputError(f"carry={carry!r} is not allowed; choices: {', '.join(CARRIES)}")
+    _check_paper_switches(propagate_from, carry)
     first = first_labels(sequence)
     n = len(sequence) if max_frames is None else min(max_frames, len(sequence))
     if first.shape != sequence.frame(0).shape[:2]:
@@ -163,20 +177,17 @@ def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "pr
     if not settings.paper_path:
         if isinstance(method, str):
             raise InputError(f"baseline {method!r} takes no inference settings (got {settings.record()})")
-        if not 0 < scale <= 1:
-            raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
+        _check_scale(scale)
         return online.propagate(method.eval(), sequence, first, torch.device(device), n, settings,
                                 stats, scale)
-    propagate_from = "previous+first" if settings.references == "first+previous" else "previous"
-    carry = settings.carry
+    propagate_from, carry = _paper_switches(settings)
     if method == "copy-first":
         return (first for _ in range(n))
     if isinstance(method, str):
         if method not in BASELINES:
             raise InputError(f"unknown baseline {method!r}; allowed: {', '.join(BASELINES)}")
         method = ClassicalFlow() if method == "classical-flow" else ZeroFlow()
-    if not 0 < scale <= 1:
-        raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
+    _check_scale(scale)
     return _warp_path(method.eval(), sequence, first, torch.device(device), n, propagate_from, carry,
                       scale)
 
@@ -279,16 +290,13 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     if max_frames is not None and max_frames < 3:
         # the evaluation leaves out the first and the last frame: fewer than 3 scores nothing
         raise InputError(f"max_frames={max_frames}: need at least 3 frames (or None for all)")
-    if not 0 < scale <= 1:
-        raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
+    _check_scale(scale)
     if isinstance(sequences, int) and sequences < 1:
         raise InputError(f"sequences={sequences}: need at least 1 (or None for all)")
     from .guard import outside_root, sequence_pairs
 
     # every setting is checked before the folder is claimed (a claimed folder refuses other settings)
-    check_assumption("propagate_from", propagate_from)
-    if carry not in CARRIES:
-        raise InputError(f"carry={carry!r} is not allowed; choices: {', '.join(CARRIES)}")
+    _check_paper_switches(propagate_from, carry)
     device = resolve_device(device)
     split_file = davis.split_file(davis_root, split)
     names = _select(davis.sequence_names(davis_root, split), sequences, split_file)
@@ -305,8 +313,7 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     out = Path(out)
     settings = online.resolve(settings, propagate_from, carry)
     if settings.paper_path:  # recorded as before: ASSUMPTION 6's name and the carry
-        propagate_from = "previous+first" if settings.references == "first+previous" else "previous"
-        carry = settings.carry
+        propagate_from, carry = _paper_switches(settings)
     _claim(out, _run_key(key_method, davis_root, split, names, max_frames, propagate_from, carry, scale,
                          settings))
     finetune_seconds = []
