@@ -60,6 +60,13 @@ def warp(source, flow):
     return F.grid_sample(source, grid.reshape(b, h, w, 2), align_corners=False)
 
 
+def tap_grid(kernel: int = 3, dilation: int = 1) -> torch.Tensor:
+    """(kernel*kernel, 2) float (dy, dx) of a kernel's taps around its centre, row-major: the
+    order of deform_conv2d's offset pairs, so grid + offsets is where each tap reads."""
+    r = torch.arange(kernel, dtype=torch.float32) - kernel // 2
+    return torch.stack(torch.meshgrid(r, r, indexing="ij"), -1).view(-1, 2) * dilation
+
+
 def _mix_first(input_shape, weight_shape, offset_shape, groups, offset_groups):
     """Sampling first reads Cin channels per tap; mixing first reads G*Cout, but mixes at the
     input's resolution and only without weight groups. Per tap, which costs less?"""

@@ -35,10 +35,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +44,9 @@ import torch.nn.functional as F
 
 from .config import BASELINES, check_assumption, get_profile, resolve_device
 from .data import davis
+from .data.video import to_tensor
 from .errors import InputError
-from .fileio import write_text
+from .fileio import atomic_dir, write_text
 from .ops import warp
 
 CARRIES = ("soft", "hard")
@@ -109,7 +107,9 @@ def one_hot(labels: np.ndarray, k: int, device) -> torch.Tensor:
 def _frame(sequence, i: int, device, scale: float = 1.0) -> torch.Tensor:
     """Frame i as (1, 3, H, W) in [0, 1]; area-resized by `scale` (propagation at a lower
     resolution: the masks are still written, and scored, at the annotation's size)."""
-    frame = torch.from_numpy(np.array(sequence.frame(i))).to(device).permute(2, 0, 1)[None].float() / 255
+    # [None] after the conversion keeps the strides the embeddings were computed with (the CPU
+    # convolution picks its kernel by them: a batch-first conversion changes the last bits).
+    frame = to_tensor(sequence.frame(i), device)[None]
     if scale == 1:
         return frame
     size = [max(1, round(side * scale)) for side in frame.shape[-2:]]
@@ -136,6 +136,22 @@ def _renormalise(warped):
     return torch.cat([warped[:, :1] + lost, warped[:, 1:]], 1)
 
 
+def _check_paper_switches(propagate_from: str, carry: str) -> None:
+    check_assumption("propagate_from", propagate_from)
+    if carry not in CARRIES:
+        raise InputError(f"carry={carry!r} is not allowed; choices: {', '.join(CARRIES)}")
+
+
+def _check_scale(scale: float) -> None:
+    if not 0 < scale <= 1:
+        raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
+
+
+def _paper_switches(settings) -> tuple[str, str]:
+    """The paper path's settings under their own names: (ASSUMPTION 6's propagate_from, carry)."""
+    return "previous+first" if settings.references == "first+previous" else "previous", settings.carry
+
+
 def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "previous",
                        carry: str = "soft", max_frames: int | None = None, scale: float = 1.0,
                        settings=None, stats: dict | None = None):
@@ -151,9 +167,7 @@ def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "pr
     """
     from . import online
 
-    check_assumption("propagate_from", propagate_from)
-    if carry not in CARRIES:
-        raise InputError(f"carry={carry!r} is not allowed; choices: {', '.join(CARRIES)}")
+    _check_paper_switches(propagate_from, carry)
     first = first_labels(sequence)
     n = len(sequence) if max_frames is None else min(max_frames, len(sequence))
     if first.shape != sequence.frame(0).shape[:2]:
@@ -163,20 +177,17 @@ def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "pr
     if not settings.paper_path:
         if isinstance(method, str):
             raise InputError(f"baseline {method!r} takes no inference settings (got {settings.record()})")
-        if not 0 < scale <= 1:
-            raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
+        _check_scale(scale)
         return online.propagate(method.eval(), sequence, first, torch.device(device), n, settings,
                                 stats, scale)
-    propagate_from = "previous+first" if settings.references == "first+previous" else "previous"
-    carry = settings.carry
+    propagate_from, carry = _paper_switches(settings)
     if method == "copy-first":
         return (first for _ in range(n))
     if isinstance(method, str):
         if method not in BASELINES:
             raise InputError(f"unknown baseline {method!r}; allowed: {', '.join(BASELINES)}")
         method = ClassicalFlow() if method == "classical-flow" else ZeroFlow()
-    if not 0 < scale <= 1:
-        raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
+    _check_scale(scale)
     return _warp_path(method.eval(), sequence, first, torch.device(device), n, propagate_from, carry,
                       scale)
 
@@ -211,23 +222,6 @@ def _select(names: list, sequences, where) -> list:
     return list(sequences)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _publish(tmp: Path, final: Path) -> None:
-    """Move a complete sequence folder into place, replacing an older one."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old is not None:
-        shutil.rmtree(old)
-
-
 RUN_FILE = "propagation.json"
 
 
@@ -245,8 +239,9 @@ def _run_key(method, davis_root, split, names, max_frames, propagate_from, carry
     return key
 
 
-# what a killed run leaves: a sequence's temporary folder, an old one being replaced, and the
-# atomic writes' temporaries (fileio) of the record and of the evaluation's CSVs
+# what a killed run leaves: a sequence's temporary folder, an old one being replaced (both
+# fileio.atomic_dir's), and the atomic writes' temporaries (fileio) of the record and of the
+# evaluation's CSVs
 LEFTOVERS = (".*.tmp", ".*.old-*", ".propagation.*.tmp.json", ".finetune_seconds.*.tmp.csv",
              ".global_results-*.tmp.csv", ".per-sequence_results-*.tmp.csv")
 
@@ -295,16 +290,13 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     if max_frames is not None and max_frames < 3:
         # the evaluation leaves out the first and the last frame: fewer than 3 scores nothing
         raise InputError(f"max_frames={max_frames}: need at least 3 frames (or None for all)")
-    if not 0 < scale <= 1:
-        raise InputError(f"scale={scale}: must be in (0, 1] (a fraction of the frame size)")
+    _check_scale(scale)
     if isinstance(sequences, int) and sequences < 1:
         raise InputError(f"sequences={sequences}: need at least 1 (or None for all)")
     from .guard import outside_root, sequence_pairs
 
     # every setting is checked before the folder is claimed (a claimed folder refuses other settings)
-    check_assumption("propagate_from", propagate_from)
-    if carry not in CARRIES:
-        raise InputError(f"carry={carry!r} is not allowed; choices: {', '.join(CARRIES)}")
+    _check_paper_switches(propagate_from, carry)
     device = resolve_device(device)
     split_file = davis.split_file(davis_root, split)
     names = _select(davis.sequence_names(davis_root, split), sequences, split_file)
@@ -321,8 +313,7 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     out = Path(out)
     settings = online.resolve(settings, propagate_from, carry)
     if settings.paper_path:  # recorded as before: ASSUMPTION 6's name and the carry
-        propagate_from = "previous+first" if settings.references == "first+previous" else "previous"
-        carry = settings.carry
+        propagate_from, carry = _paper_switches(settings)
     _claim(out, _run_key(key_method, davis_root, split, names, max_frames, propagate_from, carry, scale,
                          settings))
     finetune_seconds = []
@@ -330,21 +321,15 @@ def propagate_davis(method, davis_root, split: str = "val", out="runs/propagate"
     with tqdm(total=total, desc="propagate", unit="frame", disable=None) as bar:
         for seq in seqs:
             bar.set_postfix(sequence=seq.name)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{seq.name}.", suffix=".tmp", dir=out))
-            tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide the results from others
-            try:
-                stats = {}
+            stats = {}
+            with atomic_dir(out / seq.name, "propagated masks") as tmp:
                 for frame_id, labels in zip(seq.frame_ids, propagate_sequence(
                         method, seq, device, propagate_from, carry, max_frames, scale, settings, stats)):
                     davis.write_label(tmp / f"{frame_id}.png", labels)
                     bar.update()
-                _publish(tmp, out / seq.name)
-                if "finetune_seconds" in stats:
-                    finetune_seconds.append(f"{seq.name},{stats['finetune_seconds']:.3f}\n")
-                    write_text(out / "finetune_seconds.csv", "sequence,seconds\n" + "".join(finetune_seconds))
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+            if "finetune_seconds" in stats:
+                finetune_seconds.append(f"{seq.name},{stats['finetune_seconds']:.3f}\n")
+                write_text(out / "finetune_seconds.csv", "sequence,seconds\n" + "".join(finetune_seconds))
     return out
 
 

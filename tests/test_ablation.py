@@ -1,5 +1,6 @@
 """The Table 2 grid: resumable and idempotent runs, the merged CSV, and the analyses."""
 import json
+import math
 import os
 import shutil
 import signal
@@ -400,3 +401,11 @@ def test_committed_side_runs_are_current(run):
     assert stored
     for path in stored:
         assert json.loads(path.read_text())["settings"] == ablation.settings_id(profile), path.name
+
+
+def test_spearman_skips_missing_rows_and_is_nan_when_undecidable():
+    s = pd.Series
+    assert analysis._spearman(s([1.0, 2.0, float("nan"), 3.0, 4.0]), s([2.0, 1.0, 9.0, 4.0, 3.0])) == pytest.approx(0.6)
+    assert analysis._spearman(s([1.0, 2.0, 3.0, 4.0]), s([4.0, 3.0, 2.0, 1.0])) == pytest.approx(-1.0)
+    assert math.isnan(analysis._spearman(s([1.0, 2.0, float("nan")]), s([1.0, 2.0, 3.0])))   # 2 rows
+    assert math.isnan(analysis._spearman(s([1.0, 2.0, 3.0]), s([5.0, 5.0, 5.0])))            # constant

@@ -209,3 +209,19 @@ def test_bad_arguments():
         evaluate.score_split(".", ".", workers=0)
     with pytest.raises(InputError, match="T >= 3"):
         evaluate.score_sequence("x", np.ones((2, 4, 4)), np.ones((2, 4, 4)))
+
+
+def test_a_2017_sequence_missing_its_files_is_named(tmp_path):
+    (tmp_path / "ImageSets" / "2017").mkdir(parents=True)
+    (tmp_path / "ImageSets" / "2017" / "val.txt").write_text("cat\n")
+    frames, annotations = tmp_path / "JPEGImages" / "480p" / "cat", tmp_path / "Annotations" / "480p" / "cat"
+    for prepare, message in [
+            (lambda: None, f"{frames}: sequence folder missing"),
+            (lambda: frames.mkdir(parents=True), f"{frames}: no .jpg frames"),
+            (lambda: davis.write_image(frames / "00000.jpg", np.zeros((8, 8, 3), np.uint8)),
+             f"{annotations}: annotation folder missing"),
+            (lambda: annotations.mkdir(parents=True), f"{annotations}: no .png annotations")]:
+        prepare()
+        with pytest.raises(InputError, match=re.escape(message)):
+            davis.open_sequence(tmp_path, "cat")
+    assert davis.open_sequence(tmp_path, "cat", annotations=False).frames == [frames / "00000.jpg"]

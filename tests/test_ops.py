@@ -6,7 +6,7 @@ from torchvision.ops import deform_conv2d as tv_deform_conv2d
 
 from rpmnet import ops
 from rpmnet.errors import InputError
-from rpmnet.ops import deform_conv2d, warp
+from rpmnet.ops import deform_conv2d, tap_grid, warp
 
 # batch, Cin -> Cout, HxW, kernel, stride, padding, dilation, weight groups, offset groups,
 # DCNv2 mask or not, offset scale in pixels (6 sends many taps outside the image).
@@ -247,3 +247,20 @@ def test_bf16_autocast_values_and_gradients(order, force_order):
     assert all(g.dtype == torch.float32 for g in grads[1])
     for ours, exact in zip([outputs[1]] + grads[1], [outputs[0]] + grads[0]):
         assert (ours - exact).norm() < 0.02 * exact.norm()
+
+
+@pytest.mark.parametrize("kernel, dilation", [(3, 1), (3, 2), (5, 1)])
+def test_tap_grid_is_where_deform_conv2d_reads_with_zero_offsets(kernel, dilation):
+    # Pixel (y, x) of the image holds 100y + x; one-hot kernels put tap k's sample in channel k.
+    grid = tap_grid(kernel, dilation)
+    taps = kernel * kernel
+    assert grid.shape == (taps, 2) and grid.dtype == torch.float32
+    assert grid[0].tolist() == [-(kernel // 2) * dilation] * 2 and grid[1, 0] == grid[0, 0]  # row-major
+    size, pad = 11, kernel // 2 * dilation
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    image = (100 * yy + xx).float()[None, None]
+    out = deform_conv2d(image, torch.zeros(1, 2 * taps, size, size), torch.eye(taps).view(taps, 1, kernel, kernel),
+                        padding=pad, dilation=dilation)
+    y, x = 5, 5
+    read = grid + torch.tensor([y, x])
+    torch.testing.assert_close(out[0, :, y, x], 100 * read[:, 0] + read[:, 1], atol=1e-3, rtol=0)

@@ -132,14 +132,6 @@ def test_val_split_against_itself_scores_one(small, tmp_path):
     assert len(per_object) == synthetic.attributes(small).query("split == 'val'").n_objects.sum()
 
 
-def test_contact_sheet_png(small, tmp_path):
-    out = tmp_path / "sheet.png"
-    synthetic.contact_sheet(small, out, frames_per_seq=4, panel_width=100, label_width=120)
-    with Image.open(out) as im:
-        assert im.format == "PNG"
-        assert im.size == (120 + 4 * 100, 3 * round(100 * 64 / 96))
-
-
 # ------------------------------------------------------------------ attributes, measured in the data
 def test_attributes_in_both_splits(bench):
     table = synthetic.attributes(bench)

@@ -142,3 +142,16 @@ def test_small_videos_upscaled_bad_settings_rejected():
         video.PairDataset([tiny], crop=16, gap=3)
     with pytest.raises(InputError, match="no videos"):
         video.PairDataset([])
+
+
+def test_to_tensor_is_the_models_input_layout(recwarn):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 5, 7, 3), dtype=np.uint8)
+    frames[0, 0, 0], frames[0, 0, 1] = 0, 255
+    frames.flags.writeable = False                 # as PIL hands them out: no warning, no change
+    out = video.to_tensor(frames)
+    assert out.shape == (2, 3, 5, 7) and out.dtype == torch.float32 and not recwarn.list
+    assert out[1, 2, 4, 6] == frames[1, 4, 6, 2] / np.float32(255)
+    assert out.min() == 0 and out.max() == 1
+    assert video.to_tensor(frames[0]).shape == (3, 5, 7)
+    assert torch.equal(video.to_tensor(frames[0]), out[0])

@@ -183,21 +183,20 @@ def open_sequence(root, name: str, resolution: str = "480p", annotations: bool =
         raise InputError(f"unknown resolution {resolution!r}; allowed: {', '.join(RESOLUTIONS)}")
     if layout(root) == "2016":
         return _open_2016(root, name, annotations, split)
-    frame_dir = root / "JPEGImages" / resolution / name
-    if not frame_dir.is_dir():
-        raise InputError(f"{frame_dir}: sequence folder missing")
-    frames = sorted(frame_dir.glob("*.jpg"))
-    if not frames:
-        raise InputError(f"{frame_dir}: no .jpg frames")
-    labels = []
-    if annotations:
-        ann_dir = root / "Annotations" / resolution / name
-        if not ann_dir.is_dir():
-            raise InputError(f"{ann_dir}: annotation folder missing")
-        labels = sorted(ann_dir.glob("*.png"))
-        if not labels:
-            raise InputError(f"{ann_dir}: no .png annotations")
+    frames = _listed(root / "JPEGImages" / resolution / name, ".jpg", "sequence", "frames")
+    labels = (_listed(root / "Annotations" / resolution / name, ".png", "annotation", "annotations")
+              if annotations else [])
     return Sequence(name, frames, labels)
+
+
+def _listed(folder: Path, suffix: str, kind: str, items: str) -> list[Path]:
+    """The sorted `suffix` files of a 2017-layout sequence folder; InputError if it has none."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: {kind} folder missing")
+    files = sorted(folder.glob(f"*{suffix}"))
+    if not files:
+        raise InputError(f"{folder}: no {suffix} {items}")
+    return files
 
 
 def _open_2016(root: Path, name: str, annotations: bool, split: str | None) -> Sequence:

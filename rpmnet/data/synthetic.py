@@ -26,9 +26,7 @@ import glob
 import json
 import math
 import os
-import secrets
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +34,7 @@ from PIL import Image
 from scipy import ndimage
 
 from ..errors import InputError
-from ..fileio import atomic_path, write_csv, write_text
+from ..fileio import atomic_dir, write_csv, write_text
 from ..guard import clean_leftovers, holdings, output_folder
 from . import davis
 
@@ -245,13 +243,9 @@ def _scene(row, seed, index, size, frames):
 def _sample(image, y, x):
     """Bilinear lookup of all channels at float coordinates, clamped to the border (objects carry
     a zero border, so outside them is transparent)."""
-    h, w = image.shape[:2]
-    y, x = np.clip(y, 0, h - 1.001), np.clip(x, 0, w - 1.001)
-    y0, x0 = y.astype(np.intp), x.astype(np.intp)
-    fy, fx = (y - y0)[..., None], (x - x0)[..., None]
-    top = image[y0, x0] * (1 - fx) + image[y0, x0 + 1] * fx
-    bottom = image[y0 + 1, x0] * (1 - fx) + image[y0 + 1, x0 + 1] * fx
-    return top * (1 - fy) + bottom * fy
+    where = np.stack([y, x])
+    return np.stack([ndimage.map_coordinates(image[..., c], where, order=1, mode="nearest")
+                     for c in range(image.shape[-1])], -1)
 
 
 def _render(scene, size, t, void_width):
@@ -332,8 +326,9 @@ def _written(relative: Path) -> bool:
 
 
 def _clean_leftovers(out: Path) -> None:
-    """The temporary folder of a killed generate() beside `out` (.<name>.<pid>.<hex>.tmp), if
-    its process is gone: another process may be generating the same benchmark right now."""
+    """The temporary folder of a killed generate() beside `out` (.<name>.<pid>.<hex>.tmp, named
+    by fileio.atomic_dir), if its process is gone: another process may be generating the same
+    benchmark right now."""
     for tmp in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
         pid = tmp.name[len(out.name) + 2:].split(".")[0]
         if pid.isdigit() and not _alive(int(pid)):
@@ -393,14 +388,7 @@ def generate(out, seed: int = 0, size=(240, 432), sequences: int = 12, frames: i
     _replaceable(out)
     _clean_leftovers(out)
     rows = schedule(seed, sequences, val_fraction)
-    # A fresh hidden folder beside `out`; mkdir (not mkdtemp's 0700) so the benchmark gets the umask.
-    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir()
-    except OSError as err:
-        raise InputError(f"{out}: cannot write the benchmark here ({err.strerror or err})") from None
-    try:
+    with atomic_dir(out, "the benchmark") as tmp:
         void_width = max(1, round(min(H, W) / 240))
         for i, row in enumerate(tqdm(rows, desc=f"synth {out.name}", unit="seq", disable=None)):
             scene = _scene(row, seed, i, (H, W), frames)
@@ -417,25 +405,9 @@ def generate(out, seed: int = 0, size=(240, 432), sequences: int = 12, frames: i
         columns = ["sequence", "split", "n_objects", *ATTRIBUTES, "void", "background", "objects"]
         write_csv(tmp / "attributes.csv", pd.DataFrame(rows)[columns])
         write_text(tmp / MANIFEST, json.dumps(params, indent=1) + "\n")
-        if not force and is_complete(out, params):   # someone else finished it meanwhile
+        if not force and is_complete(out, params):   # someone else finished it meanwhile: keep theirs
             shutil.rmtree(tmp)
-            return out
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
-
-
-def _replace_dir(new: Path, old: Path):
-    """Put folder `new` at `old`: move the old one aside, rename, then delete the old one."""
-    aside = None
-    if old.exists():
-        aside = Path(tempfile.mkdtemp(prefix=f".{old.name}.", suffix=".old", dir=old.parent))
-        os.replace(old, aside / old.name)
-    os.replace(new, old)
-    if aside is not None:
-        shutil.rmtree(aside)
 
 
 def ensure_benchmark(profile="quick", root="data") -> Path:
@@ -456,51 +428,6 @@ def attributes(root):
     if not path.is_file():
         raise InputError(f"{path}: missing (is {root} a benchmark written by `rpmnet synth`?)")
     return pd.read_csv(path)
-
-
-# ---------------------------------------------------------------- contact sheet
-def overlay(image: np.ndarray, label: np.ndarray, alpha: float = 0.4) -> np.ndarray:
-    """Frame with its mask tinted in the DAVIS palette colours and outlined (void shown white)."""
-    colours = np.array(davis.PALETTE, np.float32).reshape(256, 3)
-    colours[davis.VOID] = 255
-    edge = ndimage.maximum_filter(label, 3) != ndimage.minimum_filter(label, 3)
-    weight = np.where(edge, 1.0, np.where(label > 0, alpha, 0.0))[..., None]
-    return (image * (1 - weight) + colours[label] * weight).astype(np.uint8)
-
-
-def contact_sheet(root, out_png=None, frames_per_seq: int = 6, panel_width: int = 160,
-                  label_width: int = 150):
-    """One row per sequence: evenly spaced frames with mask overlays, attributes in the row label.
-
-    The figure is exactly label_width + frames_per_seq * panel_width pixels wide and
-    rows * round(panel_width * H / W) high (dpi 100); saved atomically when `out_png` is given.
-    """
-    from matplotlib.figure import Figure
-
-    root = Path(root)
-    table = attributes(root)
-    sequences = [davis.open_sequence(root, name) for name in table["sequence"]]
-    H, W = sequences[0].frame(0).shape[:2]
-    panel_h = round(panel_width * H / W)
-    width, height = label_width + frames_per_seq * panel_width, len(sequences) * panel_h
-    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
-    for r, (row, seq) in enumerate(zip(table.to_dict("records"), sequences)):
-        bottom = 1 - (r + 1) * panel_h / height
-        on = [SHORT[a] for a in ATTRIBUTES if row[a]] + (["void"] if row["void"] else [])
-        fig.text(4 / width, bottom + 0.5 * panel_h / height,
-                 f"{row['sequence']}\n{row['split']}, {row['n_objects']} obj\n" + "\n".join(on),
-                 fontsize=7, va="center", ha="left", family="monospace")
-        for c, t in enumerate(np.linspace(0, len(seq) - 1, frames_per_seq).round().astype(int)):
-            ax = fig.add_axes([(label_width + c * panel_width) / width, bottom,
-                               panel_width / width, panel_h / height])
-            ax.imshow(overlay(seq.frame(t), seq.label(t)), interpolation="antialiased")
-            ax.set_axis_off()
-            ax.text(2, 2, str(t), color="white", fontsize=6, va="top",
-                    bbox=dict(facecolor="black", alpha=0.5, pad=1, linewidth=0))
-    if out_png is not None:
-        with atomic_path(out_png) as tmp:
-            fig.savefig(tmp, dpi=100)
-    return fig
 
 
 # ---------------------------------------------------------------- command line

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import BACKBONES
-from ..ops import deform_conv2d
+from ..ops import deform_conv2d, tap_grid
 from .style import figure
 
 SIZES = ((256, 256), (480, 854))     # a square crop and a DAVIS 480p frame
@@ -122,8 +122,7 @@ def ramp_image(size: int = 9):
 
 def hand_offsets(scale: float = 1.6, degrees: float = 25.0, shift=(0.3, 0.6)):
     """(9, 2) (dy, dx) per tap: the regular 3x3 grid scaled, rotated and shifted, minus itself."""
-    r = torch.arange(3.0) - 1
-    grid = torch.stack(torch.meshgrid(r, r, indexing="ij"), -1).view(9, 2)
+    grid = tap_grid(3)
     a = np.deg2rad(degrees)
     rotation = torch.tensor([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], dtype=torch.float32)
     return scale * grid @ rotation.T + torch.tensor(shift) - grid
@@ -143,8 +142,7 @@ def sample_taps(image, offsets, y: int, x: int, backend: str = "auto"):
     one_hot = torch.eye(9).view(9, 1, 3, 3)
     with torch.no_grad():
         out = deform_conv2d(image[None, None], field, one_hot, padding=1, backend=backend)
-    r = torch.arange(3.0) - 1
-    grid = torch.stack(torch.meshgrid(r, r, indexing="ij"), -1).view(9, 2) + torch.tensor([y, x])
+    grid = tap_grid(3) + torch.tensor([y, x])
     where = grid + offsets
     scipy_value = map_coordinates(image.numpy().astype(np.float64), where.T.numpy(), order=1,
                                   mode="constant", cval=0.0)

@@ -8,14 +8,13 @@ Points are (y, x) in H/4 pixels (the feature grid) unless converted with `to_ima
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..errors import InputError
-from .style import figure
+from .style import figure, show_png
 
 ROWS = ("row106", "row107", "row108", "row109")
 ROW_TITLES = {"row106": "row 106: 9 sampling points", "row107": "rows 106-107: 81 points",
@@ -115,13 +114,13 @@ class Clip:
 def synthetic_clip(root, name: str, frames: int) -> Clip:
     """The first `frames` frames of a DAVIS-layout sequence, with its annotations."""
     from ..data.davis import open_sequence
+    from ..data.video import to_tensor
 
     seq = open_sequence(root, name)
     n = min(frames, len(seq))
     images = np.stack([seq.frame(i) for i in range(n)])
     labels = np.stack([seq.label(i) for i in range(n)]) if seq.annotations else None
-    return Clip(name, torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, labels,
-                source=f"{root}")
+    return Clip(name, to_tensor(images), labels, source=f"{root}")
 
 
 def real_clip(frames: int, size: int) -> Clip:
@@ -388,13 +387,7 @@ class Explorer:
 
         if get_ipython() is None:
             return
-        from IPython.display import Image, clear_output, display
-
-        buffer = io.BytesIO()
-        self.fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-        with self.output:
-            clear_output(wait=True)
-            display(Image(buffer.getvalue()))
+        show_png(self.fig, self.output)
 
 
 def explore(datas: dict, interactive: bool):

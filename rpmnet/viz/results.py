@@ -12,7 +12,7 @@ from ..ablation import BASELINES
 from ..analysis import grid_values, rank_agreement, scores
 from ..config import table2
 from ..data import davis
-from .style import figure
+from .style import figure, overlay, show_png
 
 # One colour per matching module (baselines grey), used by every figure here.
 COLOURS = {"deformable": "#1f77b4", "standard": "#ff7f0e", "dilated": "#2ca02c",
@@ -166,8 +166,6 @@ def _contour(ax, mask, colour):
 
 def _overlay(ax, seq, masks_dir, frame_id: str):
     """One frame: the propagated mask tinted and outlined, the ground truth as white lines."""
-    from ..data.synthetic import overlay
-
     t = seq.frame_ids.index(frame_id)
     ax.imshow(overlay(seq.frame(t), davis.read_label(masks_dir / seq.name / f"{frame_id}.png"),
                       alpha=0.45))
@@ -261,19 +259,6 @@ def attribute_bars(attribute_table, picked: dict):
 
 
 # ---------------------------------------------------------------------------- widgets
-def _show(fig, output):
-    """Render `fig` into an ipywidgets Output as a PNG (no pyplot state involved)."""
-    import io
-
-    from IPython.display import Image, clear_output, display
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    with output:
-        clear_output(wait=True)
-        display(Image(buffer.getvalue()))
-
-
 def explore_table2(table, interactive: bool):
     """Heatmaps for the chosen measure (J, F, J&F) when interactive (Jupyter), else None."""
     if not interactive:
@@ -282,8 +267,8 @@ def explore_table2(table, interactive: bool):
 
     measure = widgets.ToggleButtons(options=["J&F", "J", "F"], description="measure")
     output = widgets.Output()
-    measure.observe(lambda change: _show(table2_heatmaps(table, change.new), output), names="value")
-    _show(table2_heatmaps(table, measure.value), output)
+    measure.observe(lambda change: show_png(table2_heatmaps(table, change.new), output), names="value")
+    show_png(table2_heatmaps(table, measure.value), output)
     return widgets.VBox([measure, output])
 
 
@@ -315,7 +300,7 @@ def explore_masks(root, cells, masks, interactive: bool):
         for ax, side in zip(fig.subplots(1, 2), ("left", "right")):
             _overlay(ax, seq, masks(c[side].value), frame_id)
             ax.set_title(f"{c[side].value}: {seq.name} {frame_id}", fontsize=8)
-        _show(fig, output)
+        show_png(fig, output)
 
     for control in c.values():
         control.observe(update, names="value")

