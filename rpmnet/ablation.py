@@ -14,7 +14,8 @@ killed run loses at most the cell in progress, whose training resumes from its l
 Checkpoints and propagated masks go to checkpoints/table2/<profile>/<cell>/ (not committed).
 Scores are in %, the paper's unit. What notebooks 03 and 05 read from the merged table (the
 paper's layout side by side, rank agreement, per attribute, sequence and frame) is
-`rpmnet.analysis`.
+`rpmnet.analysis`; the notebooks and the command reach both through one
+`rpmnet.experiment.Experiment`, which holds the profile, data, seed and roots.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """What the Table 2 grid says: the paper's layout side by side with ours, rank agreement, whether
 deformable matching wins each column, how well each cell learned, and the scores of a cell per
-attribute, sequence and frame. Inputs are the merged table and the per-cell files that
-`rpmnet.ablation` writes; scores are in %, the paper's unit."""
+attribute, sequence and frame. Functions of tables: the merged table and the per-cell tables
+that `rpmnet.experiment.Experiment` reads from the files `rpmnet.ablation` writes (per_object,
+per_frame); scores are in %, the paper's unit."""
 from __future__ import annotations
 
 import warnings

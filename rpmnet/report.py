@@ -55,6 +55,7 @@ def table2_discussion(table, seeds, longer_facts: dict, data: str, real_davis: b
     paper, every number from the merged `table`, the seed runs (ablation.seed_runs), the longer
     runs' summaries ({profile: analysis.longer_summary}) and the data's one-line description."""
     from . import analysis
+    from .config import ModelConfig, get_profile
 
     facts = analysis.summary(table)
     rho = facts["rank_rho"]
@@ -70,7 +71,7 @@ def table2_discussion(table, seeds, longer_facts: dict, data: str, real_davis: b
    compares training budgets as much as depths.""".strip())
     longer_note = "".join(
         f". Of the {len(f['not_learned'])} cells that had not learned and were trained again for "
-        f"{name.rsplit('-steps', 1)[1]} steps ({', '.join(f['not_learned'])}), {len(f['now_beat'])} now beat it "
+        f"{get_profile(name).steps} steps ({', '.join(f['not_learned'])}), {len(f['now_beat'])} now beat it "
         f"(the section on longer training), so a low cell here can be one that was not trained long enough"
         for name, f in longer_facts.items() if f['not_learned'])
     return f"""
@@ -96,7 +97,7 @@ on {data}. Deformable matching wins {facts['ours_wins']} of {facts['columns']} c
 3. {depth}
 4. *Network size*: Table 1 as printed gives {facts['largest_parameters'] / 1e6:.1f}M parameters
    for {facts['largest_cell']}, our largest cell{
-   ", where the paper is quoted at 43M; we kept Table 1 as printed" if facts['largest_cell'].startswith('resnet101') else ''}
+   ", where the paper is quoted at 43M; we kept Table 1 as printed" if ModelConfig.from_cell(facts['largest_cell']).backbone == 'resnet101' else ''}
    (notebook 01 counts them per row).
 5. *One training per cell.* {f"Retraining a cell with other seeds moved its J&F by up to {seed_range:.1f} points (table above), so differences between cells smaller than that are not evidence either way" if seed_range is not None else "Seed-to-seed variation was not measured, so small differences between cells are not evidence either way"}{
    f"; where deformable matching loses a column here, it trails that column's best cell by {-wins.ours_margin.min():.1f} points at most" if (~wins.ours_deformable_wins).any() else ""}.

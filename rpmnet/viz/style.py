@@ -2,10 +2,11 @@
 
 A notebook starts with `run = setup("01", profile, davis_root, ...)` (its parameters cell's values),
 asks its experiment (`run.experiment`, an rpmnet.experiment.Experiment holding the profile, data,
-seed and folders) for results, and ends every figure with `run.save(fig, "name")`: the figure gets a caption naming the profile,
-the data and the hardware, is written atomically to <results_dir>/figures/01_name.png and is
-shown inline. Figures are plain `matplotlib.figure.Figure`s (no pyplot state), so a figure is
-shown exactly once, where the notebook saves it.
+seed and folders) for results, and ends every figure with `run.save(fig, "name")`: the figure
+gets a caption naming the profile, the data and the hardware, is written atomically to
+<results_dir>/figures/01_name.png and is shown inline. Figures are plain
+`matplotlib.figure.Figure`s (no pyplot state), so a figure is shown exactly once, where the
+notebook saves it.
 """
 from __future__ import annotations
 
