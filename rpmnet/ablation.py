@@ -14,7 +14,8 @@ killed run loses at most the cell in progress, whose training resumes from its l
 Checkpoints and propagated masks go to checkpoints/table2/<profile>/<cell>/ (not committed).
 Scores are in %, the paper's unit. What notebooks 03 and 05 read from the merged table (the
 paper's layout side by side, rank agreement, per attribute, sequence and frame) is
-`rpmnet.analysis`.
+`rpmnet.analysis`; the notebooks and the command reach both through one
+`rpmnet.experiment.Experiment`, which holds the profile, data, seed and roots.
 """
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def grid(profile, cells=None, backbones=None) -> list[str]:
         raise InputError(f"unknown backbone {unknown[0]!r}; allowed: {', '.join(BACKBONES)}")
     chosen = table.backbone.isin(backbones)
     if profile.ablation_matchings is not None:  # smoke: one cell per kind of matching module
-        chosen &= table.cell.str.split("-", n=1).str[1].isin(profile.ablation_matchings)
+        chosen &= table.cell.map(lambda c: ModelConfig.from_cell(c).module).isin(profile.ablation_matchings)
     return [*BASELINES, *table.cell[chosen]]
 
 
@@ -379,9 +380,9 @@ def plan(profile, cells=None, backbones=None, davis_root=None, seed=0, results_r
     profile, davis_root = _resolve(profile, davis_root)
     rows = []
     for cell in grid(profile, cells, backbones):
-        model = cell not in BASELINES
-        rows.append(dict(cell=cell, backbone=cell.split("-")[0] if model else "-",
-                         train_steps=profile.steps_for(cell.split("-")[0]) if model else 0,
+        backbone = None if cell in BASELINES else ModelConfig.from_cell(cell).backbone
+        rows.append(dict(cell=cell, backbone=backbone or "-",
+                         train_steps=profile.steps_for(backbone) if backbone else 0,
                          finished=_finished_or_warn(profile, cell, davis_root, seed, results_root,
                                                     data_root) is not None))
     return pd.DataFrame(rows)
@@ -523,6 +524,8 @@ def add_cli(parser):
 
 
 def cli(args) -> int:
+    from .experiment import Experiment
+
     profile = get_profile(args.profile)
     cells, backbones = _ids(args.cells, "--cells"), _ids(args.backbones, "--backbones")
     if args.seed < 0:
@@ -532,15 +535,13 @@ def cli(args) -> int:
 
         for flag in ("--results-root", "--checkpoints-root"):
             outside_root(getattr(args, flag[2:].replace("-", "_")), args.davis_root, flag)
+    experiment = Experiment(profile, args.davis_root, args.seed, args.device, args.results_root,
+                            args.checkpoints_root, args.data_root)
     if args.list:
-        print(plan(profile, cells, backbones, args.davis_root, args.seed, args.results_root,
-                   args.data_root)
-              .to_string(index=False))
+        print(experiment.plan(cells, backbones).to_string(index=False))
         return 0
     if not args.merge:
-        run_ablation(profile, args.davis_root, cells, backbones, args.device, args.seed,
-                     args.results_root, args.checkpoints_root, args.data_root)
-    table = merge(profile, args.results_root, args.davis_root, args.seed, args.data_root,
-                  args.checkpoints_root)
-    print(f"{merged_path(profile.name, args.results_root, args.seed)}: {len(table)} cells")
+        experiment.run_grid(cells, backbones)
+    table = experiment.merge()
+    print(f"{experiment.merged_path}: {len(table)} cells")
     return 0

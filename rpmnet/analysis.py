@@ -1,7 +1,8 @@
 """What the Table 2 grid says: the paper's layout side by side with ours, rank agreement, whether
 deformable matching wins each column, how well each cell learned, and the scores of a cell per
-attribute, sequence and frame. Inputs are the merged table and the per-cell files that
-`rpmnet.ablation` writes; scores are in %, the paper's unit."""
+attribute, sequence and frame. Functions of tables: the merged table and the per-cell tables
+that `rpmnet.experiment.Experiment` reads from the files `rpmnet.ablation` writes (per_object,
+per_frame); scores are in %, the paper's unit."""
 from __future__ import annotations
 
 import warnings
@@ -33,6 +34,11 @@ def _layout(values: dict, fill=float("nan")):
     return pd.DataFrame(data, index=index, columns=[BACKBONE_NAMES[b] for b in BACKBONES])
 
 
+def trained(table):
+    """The rows of a merged table that are Table 2 cells (a model was trained), not baselines."""
+    return table[~table.cell.isin(list(BASELINES))]
+
+
 def scores(table, metric="J&F"):
     """Per Table 2 cell: paper and ours for J, F or J&F (%), and ours - paper. Baselines dropped."""
     import pandas as pd
@@ -40,7 +46,7 @@ def scores(table, metric="J&F"):
     paper = table2().set_index("cell")
     paper = pd.DataFrame({"J": paper.paper_J, "F": paper.paper_F,
                           "J&F": (paper.paper_J + paper.paper_F) / 2})[metric]
-    ours = table[~table.cell.isin(list(BASELINES))].set_index("cell")[f"{metric}-Mean"]
+    ours = trained(table).set_index("cell")[f"{metric}-Mean"]
     out = pd.DataFrame({"paper": paper, "ours": ours.reindex(paper.index)})
     out["difference"] = out.ours - out.paper
     return out
@@ -133,9 +139,9 @@ def by_backbone(table):
     import pandas as pd
 
     s = scores(table).join(table2().set_index("cell")[["backbone"]])
-    trained = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])
+    models = trained(table).dropna(subset=["J&F-Mean"])
     rows = []
-    for backbone, cells in trained.groupby("backbone", sort=False):
+    for backbone, cells in models.groupby("backbone", sort=False):
         rows.append({"backbone": BACKBONE_NAMES[backbone], "cells": len(cells),
                      "train_steps": int(cells.train_steps.max()),
                      "minutes": round(float((cells.train_seconds + cells.propagate_seconds).sum()) / 60, 1),
@@ -153,8 +159,8 @@ def by_module(table, metric="J&F"):
     import pandas as pd
 
     s = scores(table, metric).dropna()
-    rows = {f"{m}-l{n}-d{d}": label for label, (m, d, n) in _rows()}
-    module = s.index.str.split("-", n=1).str[1].map(rows)   # resnet18-deformable-l3-d1 -> its row
+    rows = {ModelConfig(BACKBONES[0], m, n, d).module: label for label, (m, d, n) in _rows()}
+    module = s.index.map(lambda cell: rows[ModelConfig.from_cell(cell).module])   # its Table 2 row
     means = s.groupby(module.values).agg({"paper": "mean", "ours": "mean", "difference": "size"})
     means = means.rename(columns={"difference": "columns"})
     means.index = pd.MultiIndex.from_tuples(means.index, names=ROW_NAMES)
@@ -174,16 +180,16 @@ def deformable_lead(modules) -> dict:
 
 def near(table, level: float, width: float) -> int:
     """How many trained cells score within `width` J&F points of `level` (on either side)."""
-    trained = table[~table.cell.isin(list(BASELINES))]
-    return int(((trained["J&F-Mean"] - level).abs() < width).sum())
+    models = trained(table)
+    return int(((models["J&F-Mean"] - level).abs() < width).sum())
 
 
 def below_baseline(table, baseline="zero-flow"):
     """The trained cells whose J&F does not beat a baseline's, with how well they learned their
     training task (loss_ratio) and for how many steps."""
     level = table.set_index("cell").loc[baseline, "J&F-Mean"]
-    trained = table[~table.cell.isin(list(BASELINES))]
-    below = trained[trained["J&F-Mean"] <= level]
+    models = trained(table)
+    below = models[models["J&F-Mean"] <= level]
     return below.set_index("cell")[["J&F-Mean", "loss_ratio", "train_steps"]]
 
 
@@ -207,7 +213,7 @@ def compare_grids(table, other, names=("grid", "longer"),
                              f"({', '.join(map(str, theirs))}) than the {names[0]} grid "
                              f"({', '.join(map(str, ours))})")
     level = table.set_index("cell").loc[baseline, "J&F-Mean"]
-    grid, again = (t[~t.cell.isin(list(BASELINES))].set_index("cell") for t in (table, other))
+    grid, again = (trained(t).set_index("cell") for t in (table, other))
     cells = [c for c in grid.index if c in again.index]
     out = pd.concat({names[0]: grid.loc[cells, [p for p in picked if p in grid]],
                      names[1]: again.loc[cells, list(picked)]}, axis=1)
@@ -252,7 +258,7 @@ def longer_summary(comparison, baseline="zero-flow") -> dict:
 
 def best_cell(table) -> str:
     """The Table 2 cell with the highest J&F of ours."""
-    cells = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])
+    cells = trained(table).dropna(subset=["J&F-Mean"])
     if cells.empty:
         raise InputError("no trained cell in the table; run the grid first")
     return cells.loc[cells["J&F-Mean"].idxmax(), "cell"]
@@ -260,7 +266,7 @@ def best_cell(table) -> str:
 
 def representatives(table) -> dict:
     """{label: cell}: the best cell of each matching module (by J&F), then the baselines."""
-    cells = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])
+    cells = trained(table).dropna(subset=["J&F-Mean"])
     picked = {}
     for matching, label in (("deformable", "deformable"), ("standard", "best standard"),
                             ("dilated", "best dilated")):
@@ -274,15 +280,17 @@ def summary(table, metric="J&F") -> dict:
     """The numbers notebook 03's discussion quotes, measured from a merged table."""
     s = scores(table, metric).dropna()
     wins = deformable_wins(table, metric)
-    trained = table[~table.cell.isin(list(BASELINES))].dropna(subset=["J&F-Mean"])
+    models = trained(table).dropna(subset=["J&F-Mean"])
     baseline = table.set_index("cell")["J&F-Mean"].reindex(list(BASELINES))
+    below = models[models["J&F-Mean"] <= baseline["zero-flow"]]
+    below_models = [ModelConfig.from_cell(c) for c in below.cell]
     paper = scores(table, metric).paper
     best = best_cell(table)
     return dict(
-        cells=len(s), backbones=len(set(trained.backbone)), best_cell=best,
-        best=float(trained.set_index("cell").loc[best, "J&F-Mean"]),
-        worst_cell=trained.loc[trained["J&F-Mean"].idxmin(), "cell"], worst=float(trained["J&F-Mean"].min()),
-        spread=float(trained["J&F-Mean"].max() - trained["J&F-Mean"].min()),
+        cells=len(s), backbones=len(set(models.backbone)), best_cell=best,
+        best=float(models.set_index("cell").loc[best, "J&F-Mean"]),
+        worst_cell=models.loc[models["J&F-Mean"].idxmin(), "cell"], worst=float(models["J&F-Mean"].min()),
+        spread=float(models["J&F-Mean"].max() - models["J&F-Mean"].min()),
         paper_best_cell=paper.idxmax(), paper_best=float(paper.max()), paper_worst=float(s.paper.min()),
         paper_spread=float(s.paper.max() - s.paper.min()),
         mean_difference=float(s.difference.mean()),
@@ -290,16 +298,17 @@ def summary(table, metric="J&F") -> dict:
         columns=len(wins), ours_wins=int(wins.ours_deformable_wins.sum()) if len(wins) else 0,
         paper_wins=int(wins.paper_deformable_wins.sum()) if len(wins) else 0,
         copy_first=float(baseline["copy-first"]), zero_flow=float(baseline["zero-flow"]),
-        above_copy_first=int((trained["J&F-Mean"] > baseline["copy-first"]).sum()),
-        above_zero_flow=int((trained["J&F-Mean"] > baseline["zero-flow"]).sum()),
-        below_zero_flow=list(trained.cell[trained["J&F-Mean"] <= baseline["zero-flow"]]),
-        below_kinds=[kind for kind, tag in (("one-layer", "-l1-d1"), ("dilated", "-dilated-"))
-                     if trained.cell[trained["J&F-Mean"] <= baseline["zero-flow"]].str.contains(tag).any()],
-        largest_parameters=int(trained.parameters.max()),
-        largest_cell=trained.loc[trained.parameters.idxmax(), "cell"],
-        learning_rho=_spearman(trained.loss_ratio, trained["J&F-Mean"]),
-        train_minutes=float(trained.train_seconds.sum() / 60),
-        steps=sorted(set(trained.train_steps.astype(int))))
+        above_copy_first=int((models["J&F-Mean"] > baseline["copy-first"]).sum()),
+        above_zero_flow=int((models["J&F-Mean"] > baseline["zero-flow"]).sum()),
+        below_zero_flow=list(below.cell),
+        below_kinds=[kind for kind, shown in (("one-layer", [m.layers == 1 for m in below_models]),
+                                              ("dilated", [m.matching == "dilated" for m in below_models]))
+                     if any(shown)],
+        largest_parameters=int(models.parameters.max()),
+        largest_cell=models.loc[models.parameters.idxmax(), "cell"],
+        learning_rho=_spearman(models.loss_ratio, models["J&F-Mean"]),
+        train_minutes=float(models.train_seconds.sum() / 60),
+        steps=sorted(set(models.train_steps.astype(int))))
 
 
 # ------------------------------------------------------------------- per attribute / sequence
@@ -331,49 +340,28 @@ def sequence_attributes(root):
                   f"split by camera shake, fast motion, deformation and occlusion")
 
 
-def _cell_file(profile, cell, results_root, kind, seed) -> Path:
-    """A finished cell's per-object or per-frame CSV, or an InputError saying how to make it."""
-    name = profile if isinstance(profile, str) else profile.name
-    path = result_path(name, cell, results_root, kind, seed)
-    if not path.is_file():
-        raise InputError(f"{path}: missing; run `rpmnet ablate --profile {name} --cells {cell}"
-                         f"{_seed_flag(seed)}`")
-    return path
-
-
-def per_object(profile, cell, results_root="results", seed=0):
-    """Official per-object scores of a finished cell (J/F in %, one row per <seq>_<k>)."""
-    from .compare import objects_from_csv
-
-    return objects_from_csv(_cell_file(profile, cell, results_root, "objects", seed))
-
-
-def per_sequence(profile, cell, results_root="results", seed=0):
-    """J, F and J&F (%) per val sequence: the mean over its objects."""
-    objects = per_object(profile, cell, results_root, seed)
+def per_sequence(objects):
+    """J, F and J&F (%) per val sequence from a per-object table: the mean over its objects."""
     return objects.groupby("sequence", sort=False)[["J-Mean", "F-Mean", "J&F-Mean"]].mean()
 
 
-def per_frame(profile, cell, results_root="results", seed=0):
-    """J and F (%) of every evaluated frame of every object of a finished cell."""
-    import pandas as pd
-
-    frames = pd.read_csv(_cell_file(profile, cell, results_root, "frames", seed), dtype={"frame": str})
+def frames_in_percent(frames):
+    """A stored per-frame table (J and F as fractions, the evaluator's unit) in %, the paper's."""
+    frames = frames.copy()
     frames[["J", "F"]] = 100 * frames[["J", "F"]]
     return frames
 
 
-def attribute_scores(profile, cells, root, results_root="results", seed=0):
-    """J&F (%) per attribute for each cell: the mean over the objects of the val sequences that
-    show it (and "none": sequences with none of the four). -> (attribute x cell DataFrame, the
-    attributes' source), or (None, why not)."""
+def attribute_scores(methods: dict, root):
+    """J&F (%) per attribute for each cell of `methods` ({cell: per-object table}): the mean over
+    the objects of the val sequences of `root` that show it (and "none": sequences with none of
+    the four). -> (attribute x cell DataFrame, the attributes' source), or (None, why not)."""
     from . import compare
 
     attrs, source = sequence_attributes(root)
     if attrs is None:
         return None, source
     flags = attrs.assign(none=~attrs[list(ATTRIBUTES)].any(axis=1), all=True)
-    methods = objects_by_cell(profile, cells, results_root, seed)
     table = compare.by_attribute(methods, flags, list(flags.columns)).dropna(how="all", subset=list(methods))
     # How many scored sequences show each attribute: the weight behind each bar.
     counts = table.pop("sequences")
@@ -388,11 +376,6 @@ def rival(table, picked: dict) -> str:
     pool = others or (set(BASELINES) & set(table.cell))
     scored = table[table.cell.isin(pool)].dropna(subset=["J&F-Mean"])
     return scored.loc[scored["J&F-Mean"].idxmax(), "cell"]
-
-
-def objects_by_cell(profile, cells, results_root="results", seed=0) -> dict:
-    """{cell: per_object table} for finished cells (rpmnet.compare works on these)."""
-    return {cell: per_object(profile, cell, results_root, seed) for cell in cells}
 
 
 def frame_trend(frames) -> dict:
@@ -426,38 +409,25 @@ def object_motion(root, splits=("train", "val"), stride: int = 4) -> dict:
                 p90=float(np.percentile(steps, 90)), below_3=float((steps < 3).mean()))
 
 
-def protocol_comparison(old, new, names=("cpu", "cpu-fair"), results_root="results", seed=0,
-                        baseline="zero-flow"):
+def protocol_comparison(old, new, names, objects, baseline="zero-flow"):
     """The cells two protocols trained on the same data (merged tables `old`, `new` of the
     profiles `names`): each one's steps, loss ratio and J&F, the new run's mean val flow, and
-    per cell the new J&F minus the old and minus the baseline (stored in the new grid's folder),
-    each with its paired bootstrap interval over sequences (rpmnet.compare.paired)."""
+    per cell the new J&F minus the old and minus the baseline (of the new grid), each with its
+    paired bootstrap interval over sequences (rpmnet.compare.paired). `objects(profile, cell)`
+    gives a cell's per-object table (Experiment.per_object)."""
+    import pandas as pd
+
     from . import compare
 
     table = compare_grids(old, new, names, picked=("train_steps", "loss_ratio", "val_flow", "J&F-Mean"),
                           baseline=baseline)
-    import pandas as pd
-
-    floor = per_object(names[1], baseline, results_root, seed)
+    floor = objects(names[1], baseline)
     margins = {}
     for cell in table.index:
-        ours = per_object(names[1], cell, results_root, seed)
-        for label, other in (("old", per_object(names[0], cell, results_root, seed)),
-                             (baseline, floor)):
+        ours = objects(names[1], cell)
+        for label, other in (("old", objects(names[0], cell)), (baseline, floor)):
             d = compare.paired(ours, other)
             margins[cell] = {**margins.get(cell, {}),
                              **{(f"- {label}", k): d[k] for k in ("mean", "low", "high", "sequences")},
                              (f"- {label}", "verdict"): compare.verdict(d["low"], d["high"])}
     return pd.concat([table, pd.DataFrame.from_dict(margins, orient="index")], axis=1)
-
-
-def protocol_twin(profile_name: str, results_root="results"):
-    """The merged table of this profile's grid retrained under the cpu-fair protocol
-    (config.PROTOCOL_TWINS), and its profile name; (None, None) if it has not been run."""
-    import pandas as pd
-
-    from .config import PROTOCOL_TWINS
-
-    twin = PROTOCOL_TWINS.get(profile_name)
-    path = Path(results_root) / f"table2_{twin}.csv"
-    return (pd.read_csv(path), twin) if twin and path.is_file() else (None, None)

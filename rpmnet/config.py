@@ -58,8 +58,16 @@ class ModelConfig:
         """Short stable id, used for result files: resnet18-deformable-l3-d1."""
         return f"{self.backbone}-{self.matching}-l{self.layers}-d{self.dilation}"
 
+    @property
+    def module(self) -> str:
+        """The matching module's part of the cell id (a row of Table 2): deformable-l3-d1."""
+        return f"{self.matching}-l{self.layers}-d{self.dilation}"
+
     @classmethod
-    def from_cell(cls, cell: str) -> "ModelConfig":
+    def from_cell(cls, cell) -> "ModelConfig":
+        """The one parser of cell ids ("resnet18-deformable-l3-d1"); a ModelConfig passes through."""
+        if isinstance(cell, cls):
+            return cell
         try:
             backbone, matching, layers, dilation = cell.split("-")
             return cls(backbone, matching, int(layers.lstrip("l")), int(dilation.lstrip("d")))

@@ -48,3 +48,71 @@ def protocol_text(table, names=("cpu", "cpu-fair"), baseline="zero-flow",
             f"{interval(gain)}: it {PHRASES[gain['verdict']]} the {old} cell; minus {baseline} = "
             f"{interval(floor)}: it {PHRASES[floor['verdict']]} {baseline}.")
     return "\n".join(lines)
+
+
+def table2_discussion(table, seeds, longer_facts: dict, data: str, real_davis: bool) -> str:
+    """Notebook 03's closing discussion (Markdown): what was measured and why it differs from the
+    paper, every number from the merged `table`, the seed runs (ablation.seed_runs), the longer
+    runs' summaries ({profile: analysis.longer_summary}) and the data's one-line description."""
+    from . import analysis
+    from .config import ModelConfig, get_profile
+
+    facts = analysis.summary(table)
+    rho = facts["rank_rho"]
+    columns = analysis.by_backbone(table).set_index("backbone")
+    seed_range = seeds["range"].max() if not seeds.empty else None
+    wins = analysis.deformable_wins(table)
+    ours, paper = columns["ours J&F (mean)"], columns["paper J&F (mean)"]
+    depth = ("*Depth is not tested*: this run has one backbone column." if len(columns) < 2 else f"""
+*Deeper is {'not ' if ours.iloc[-1] <= ours.iloc[0] else ''}better here.* The paper's column means go
+   from {paper.iloc[0]:.1f} ({columns.index[0]}) to {paper.iloc[-1]:.1f} ({columns.index[-1]}); ours from
+   {ours.iloc[0]:.1f} to {ours.iloc[-1]:.1f}. Our deeper backbones were trained for fewer steps
+   ({', '.join(f'{b}: {n}' for b, n in columns.train_steps.items())}), from scratch, so a column
+   compares training budgets as much as depths.""".strip())
+    longer_note = "".join(
+        f". Of the {len(f['not_learned'])} cells that had not learned and were trained again for "
+        f"{get_profile(name).steps} steps ({', '.join(f['not_learned'])}), {len(f['now_beat'])} now beat it "
+        f"(the section on longer training), so a low cell here can be one that was not trained long enough"
+        for name, f in longer_facts.items() if f['not_learned'])
+    return f"""
+**Measured.** {facts['cells']} Table 2 cells ({facts['backbones']} backbone(s)) trained for
+{', '.join(map(str, facts['steps']))} steps depending on the backbone, {facts['train_minutes']:.1f} minutes of training in total
+(propagation adds a few minutes; the cost table above has both),
+on {data}. Deformable matching wins {facts['ours_wins']} of {facts['columns']} column(s)
+(paper: {facts['paper_wins']} of {facts['columns']}); the rank correlation with the paper is
+{rho:.2f} over {facts['rank_n']} cells (p = {facts['rank_pvalue']:.2g}, treating the cells as independent). Our best cell reaches J&F
+{facts['best']:.1f}; copy-first reaches {facts['copy_first']:.1f}{
+'' if facts['above_copy_first'] else ', so at this scale no trained matching module moves masks better than not moving them at all'}.
+
+**Differences a reader will notice.**
+
+1. *Our numbers are {'lower' if facts['mean_difference'] < 0 else 'higher'} than the paper's*, by {abs(facts['mean_difference']):.1f} J&F points on
+   average{f"; our best cell ({facts['best']:.1f}) is below the paper's worst ({facts['paper_worst']:.2f})" if facts['best'] < facts['paper_worst'] else ''}. The data and the scale
+   differ (below), so the levels are not comparable; only the order within the table can be.
+2. *{len(facts['below_zero_flow'])} trained cell(s) do not beat the zero-flow baseline*
+   ({', '.join(facts['below_zero_flow']) or 'none'}); the section on learning above shows how little
+   each one's training loss got below the zero-flow loss{
+   f", and hypotheses about the structure of the {' and '.join(facts['below_kinds'])} modules" if facts['below_kinds'] else ''}{
+   longer_note}.
+3. {depth}
+4. *Network size*: Table 1 as printed gives {facts['largest_parameters'] / 1e6:.1f}M parameters
+   for {facts['largest_cell']}, our largest cell{
+   ", where the paper is quoted at 43M; we kept Table 1 as printed" if ModelConfig.from_cell(facts['largest_cell']).backbone == 'resnet101' else ''}
+   (notebook 01 counts them per row).
+5. *One training per cell.* {f"Retraining a cell with other seeds moved its J&F by up to {seed_range:.1f} points (table above), so differences between cells smaller than that are not evidence either way" if seed_range is not None else "Seed-to-seed variation was not measured, so small differences between cells are not evidence either way"}{
+   f"; where deformable matching loses a column here, it trails that column's best cell by {-wins.ours_margin.min():.1f} points at most" if (~wins.ours_deformable_wins).any() else ""}.
+
+**Why the levels differ.** (1) *Data*: {'the real DAVIS-2017 val set' if real_davis else
+'a synthetic benchmark of photos moving over photos, not DAVIS-2017 val'}; its objects, motions and
+sizes set the level of every cell and of the baselines alike. (2) *Scale*: minutes of CPU training on
+small crops instead of the paper's GPU training on DAVIS + YouTube-VOS (about 5.7 hours of video);
+a matching module that has barely started to learn stays close to zero-flow, and zero-flow is close
+to copy-first. (3) *Assumptions*: the main paper's method section is missing, so the warp
+(ASSUMPTIONS 1-2), the loss (3), the training pairs (4), initialisation from scratch (5), multi-object
+propagation from t-1 (6), the widths of the small backbones and variants (7-8) and BatchNorm in the
+matching module (9) are our choices, listed at the top. Any of them could shift every cell; how much
+was not measured (for scale, Table 2's own spread over these cells is {facts['paper_spread']:.1f} points).
+
+**What would settle the claim.** The `paper` profile: real DAVIS-2017 (`davis_root`), a GPU, the
+full training, and several seeds per cell.
+"""

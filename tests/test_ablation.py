@@ -18,6 +18,7 @@ from rpmnet.cli import main
 from rpmnet.config import BASELINES, get_profile, table2
 from rpmnet.data.synthetic import ensure_benchmark
 from rpmnet.errors import InputError
+from rpmnet.experiment import Experiment
 
 REPO = Path(__file__).resolve().parents[1]
 CELLS = ["resnet18-deformable-l3-d1", "resnet18-standard-l1-d1"]
@@ -115,10 +116,10 @@ def test_baseline_cell_is_written_once_and_reused(tmp_path, capsys):
     manifest = tmp_path / "d" / "synthetic-smoke" / "synthetic.json"
     manifest.write_text(manifest.read_text().replace('"format": ', '"format": 9'))
     assert ablation.finished("smoke", "copy-first", **stored) is None
-    frames = analysis.per_frame("smoke", "copy-first", tmp_path / "r")
+    experiment = Experiment("smoke", results_root=tmp_path / "r", data_root=tmp_path / "d")
+    frames = experiment.per_frame("copy-first")
     assert frames.frame.str.len().eq(5).all() and frames.J.between(0, 100).all()
-    attributes, source = analysis.attribute_scores("smoke", ["copy-first"],
-                                                   tmp_path / "d" / "synthetic-smoke", tmp_path / "r")
+    attributes, source = experiment.attribute_scores(["copy-first"])
     assert "attributes.csv" in source and "all" in attributes.index
     assert attributes.loc["all", "copy-first"] == pytest.approx(rows["J&F-Mean"][0], abs=0.01)
 
@@ -298,9 +299,9 @@ def test_committed_cpu_table_is_the_merge_of_its_committed_cells():
 def test_missing_cell_files_say_how_to_make_them(tmp_path):
     with pytest.raises(InputError, match=r"missing; run `rpmnet ablate --profile cpu --cells "
                                          r"resnet18-deformable-l3-d1 --seed 2`"):
-        analysis.per_frame("cpu", "resnet18-deformable-l3-d1", tmp_path, seed=2)
+        Experiment("cpu", results_root=tmp_path, seed=2).per_frame("resnet18-deformable-l3-d1")
     with pytest.raises(InputError, match=r"zero-flow\.objects\.csv: missing; run .*--cells zero-flow`$"):
-        analysis.per_sequence("smoke", "zero-flow", tmp_path)
+        Experiment("smoke", results_root=tmp_path).per_sequence("zero-flow")
 
 
 def test_deformable_lead_and_cells_near_a_level():

@@ -160,6 +160,7 @@ def test_protocol_comparison_pairs_each_cell_with_its_old_run_and_the_baseline(t
     import pandas as pd
 
     from rpmnet import analysis, report
+    from rpmnet.experiment import Experiment
 
     cell = "resnet18-dilated-l3-d9"
     objects = [f"s{i}_1" for i in range(6)]
@@ -178,7 +179,8 @@ def test_protocol_comparison_pairs_each_cell_with_its_old_run_and_the_baseline(t
                         dict(cell=cell, train_steps=600, loss_ratio=0.99, **row, **{"J&F-Mean": 15.0})])
     new = pd.DataFrame([dict(cell=cell, train_steps=1200, loss_ratio=0.7, val_flow=1.2, **row,
                              **{"J&F-Mean": 20.0})])
-    table = analysis.protocol_comparison(old, new, ("cpu", "cpu-fair"), tmp_path)
+    table = analysis.protocol_comparison(
+        old, new, ("cpu", "cpu-fair"), lambda name, c: Experiment(name, results_root=tmp_path).per_object(c))
     r = table.loc[cell]
     assert (r[("- old", "mean")], r[("- old", "low")], r[("- old", "high")]) == pytest.approx((5, 5, 5))
     assert r[("- old", "verdict")] == "ahead" and r[("- zero-flow", "verdict")] == "undecided"

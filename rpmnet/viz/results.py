@@ -9,8 +9,8 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from ..ablation import BASELINES
-from ..analysis import grid_values, rank_agreement, scores
-from ..config import table2
+from ..analysis import grid_values, rank_agreement, scores, trained
+from ..config import ModelConfig, table2
 from ..data import davis
 from .style import figure, overlay, show_png
 
@@ -18,6 +18,11 @@ from .style import figure, overlay, show_png
 COLOURS = {"deformable": "#1f77b4", "standard": "#ff7f0e", "dilated": "#2ca02c",
            "copy-first": "0.45", "zero-flow": "0.7", "classical-flow": "0.2"}
 MARKERS = {"resnet18": "o", "resnet34": "s", "resnet50": "^", "resnet101": "D"}
+
+
+def cell_colour(cell) -> str:
+    """A cell's colour: its matching module's, or the baseline's own."""
+    return COLOURS[cell] if cell in BASELINES else COLOURS[ModelConfig.from_cell(cell).matching]
 
 
 def _baseline_lines(ax, table, metric: str = "J&F", vertical: bool = False):
@@ -79,7 +84,7 @@ def rank_scatter(table, metric: str = "J&F"):
         ax.scatter(group.paper, group.ours, color=COLOURS[matching], marker=MARKERS[backbone],
                    s=40, label=f"{backbone} {matching}", edgecolor="black", linewidth=0.4)
     for cell, row in s.iterrows():
-        ax.annotate(cell.split("-", 1)[1], (row.paper, row.ours), fontsize=6, xytext=(3, 2),
+        ax.annotate(ModelConfig.from_cell(cell).module, (row.paper, row.ours), fontsize=6, xytext=(3, 2),
                     textcoords="offset points", color="0.3")
     _baseline_lines(ax, table, metric)
     rho = agreement["rho"]
@@ -96,7 +101,7 @@ def rank_scatter(table, metric: str = "J&F"):
 
 def cells_vs_baselines(table):
     """J&F of every cell that ran, with the two model-free baselines as vertical lines."""
-    cells = table[~table.cell.isin(list(BASELINES))]
+    cells = trained(table)
     fig = figure(6.5, 0.9 + 0.28 * max(len(cells), 1))
     ax = fig.add_subplot()
     y = np.arange(len(cells))[::-1]
@@ -114,7 +119,7 @@ def cells_vs_baselines(table):
 def learning_vs_score(table):
     """J&F of every trained cell against how well it learned its training task: the loss of its
     last 10% of steps over the zero-flow loss on the same batches (1 = the flow did not help)."""
-    cells = table[~table.cell.isin(list(BASELINES))].dropna(subset=["loss_ratio", "J&F-Mean"])
+    cells = trained(table).dropna(subset=["loss_ratio", "J&F-Mean"])
     fig = figure(5.6, 4.2)
     ax = fig.add_subplot()
     for (backbone, matching), group in cells.groupby(["backbone", "matching"], sort=False):
@@ -123,7 +128,7 @@ def learning_vs_score(table):
                    label=f"{backbone} {matching}")
     # Cells that did not learn pile up at a ratio of 1; colour and marker name them there.
     for _, row in cells[cells.loss_ratio < 0.98].iterrows():
-        ax.annotate(row.cell.split("-", 1)[1], (row.loss_ratio, row["J&F-Mean"]), fontsize=6,
+        ax.annotate(ModelConfig.from_cell(row.cell).module, (row.loss_ratio, row["J&F-Mean"]), fontsize=6,
                     xytext=(3, 2), textcoords="offset points", color="0.3")
     _baseline_lines(ax, table)
     ax.axvline(1, color="0.5", linewidth=1)
@@ -144,10 +149,9 @@ def longer_learning(logs: dict, window: int = 60):
     axes = np.atleast_1d(fig.subplots(1, len(logs), sharey=True, squeeze=False)[0])
     mean = lambda v: v.rolling(window, min_periods=1).mean()  # noqa: E731
     for ax, (cell, runs) in zip(axes, logs.items()):
-        colour = COLOURS[cell.split("-")[1]]
         for (name, log), (width, alpha) in zip(runs.items(), ((5, 0.3), (1.3, 1.0))):
             ratio = mean(log["loss"]) / mean(log["zero_flow_loss"])
-            ax.plot(log["step"], ratio, color=colour, lw=width, alpha=alpha, label=f"{name}: {len(log)} steps")
+            ax.plot(log["step"], ratio, color=cell_colour(cell), lw=width, alpha=alpha, label=f"{name}: {len(log)} steps")
         ax.axvline(len(next(iter(runs.values()))), color="0.3", ls=":", lw=1)  # where the grid stopped
         ax.axhline(1, color="0.5", lw=1)
         ax.set_title(cell, fontsize=8)
@@ -181,7 +185,7 @@ def _propagated(masks_dir, seq) -> list[str]:
 
 def mask_overlays(root, masks_dir, sequences, frames: int = 6, frame_scores=None):
     """Rows: val sequences; columns: evenly spaced frames. Tint and outline: the propagated
-    mask (DAVIS colours); white line: the ground truth. With `frame_scores` (analysis.per_frame),
+    mask (DAVIS colours); white line: the ground truth. With `frame_scores` (Experiment.per_frame),
     each scored frame shows its J (mean over objects)."""
     opened = [davis.open_sequence(root, name) for name in sequences]
     H, W = opened[0].frame(0).shape[:2]
@@ -246,9 +250,8 @@ def attribute_bars(attribute_table, picked: dict):
     x = np.arange(len(rows))
     counts = attribute_table.attrs.get("sequences", {})
     for i, (label, cell) in enumerate(picked.items()):
-        matching = cell if cell in BASELINES else cell.split("-")[1]
         ax.bar(x - 0.4 + width * (i + 0.5), attribute_table[cell].reindex(rows), width,
-               color=COLOURS[matching], label=f"{label} ({cell})" if label != cell else cell,
+               color=cell_colour(cell), label=f"{label} ({cell})" if label != cell else cell,
                edgecolor="black", linewidth=0.3)
     names = [f"{r.replace('_', ' ')}\n({counts[r]} seq)" if r in counts else r for r in rows]
     ax.set_xticks(x, names, fontsize=8)

@@ -1,10 +1,12 @@
 """What produced a figure, and where it goes: the plumbing every notebook shares.
 
-A notebook starts with `run = setup("01", profile, davis_root, ...)` (its parameters cell's values)
-and ends every figure with `run.save(fig, "name")`: the figure gets a caption naming the profile,
-the data and the hardware, is written atomically to <results_dir>/figures/01_name.png and is
-shown inline. Figures are plain `matplotlib.figure.Figure`s (no pyplot state), so a figure is
-shown exactly once, where the notebook saves it.
+A notebook starts with `run = setup("01", profile, davis_root, ...)` (its parameters cell's values),
+asks its experiment (`run.experiment`, an rpmnet.experiment.Experiment holding the profile, data,
+seed and folders) for results, and ends every figure with `run.save(fig, "name")`: the figure
+gets a caption naming the profile, the data and the hardware, is written atomically to
+<results_dir>/figures/01_name.png and is shown inline. Figures are plain
+`matplotlib.figure.Figure`s (no pyplot state), so a figure is shown exactly once, where the
+notebook saves it.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Profile, assumptions_table, get_profile, resolve_device
+from ..config import Profile, assumptions_table, resolve_device
 from ..fileio import atomic_path
 
 
@@ -73,6 +75,7 @@ class Run:
     data_dir: Path
     checkpoints_dir: Path
     davis_root: Path | None = None
+    experiment: object = None   # rpmnet.experiment.Experiment: every result path and grid call
 
     @property
     def data(self) -> str:
@@ -204,16 +207,15 @@ def setup(prefix: str, profile="cpu", davis_root=None, device="auto", seed: int 
     import pandas as pd
     import torch
 
-    from ..data.sources import davis_root_for
+    from ..experiment import Experiment
 
-    profile = get_profile(profile) if isinstance(profile, str) else profile
     device = resolve_device(device)
-    davis_root = davis_root_for(profile, davis_root)  # a real-video profile finds DAVIS-2016
+    # a real-video profile finds DAVIS-2016 (rpmnet.data.sources.davis_root_for)
+    experiment = Experiment(profile, davis_root, seed, device, results_dir, checkpoints_dir, data_dir)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     # Assumption texts and layer descriptions are sentences; do not cut them at 50 characters.
     pd.set_option("display.max_colwidth", None)
-    return Run(prefix, profile, device, seed, bool(interactive), Path(results_dir),
-               Path(data_dir), Path(checkpoints_dir),
-               davis_root)
+    return Run(prefix, experiment.profile, device, seed, bool(interactive), Path(results_dir),
+               Path(data_dir), Path(checkpoints_dir), experiment.davis_root, experiment)
