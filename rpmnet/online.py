@@ -88,12 +88,12 @@ class Settings:
     carry: str = "soft"
     warp_at: str = "quarter"
     topk: int = 10
-    radius: int | None = 12
+    radius: int | None = 6
     temperature: float = 0.05
     online: str = "off"
     fusion: str = "fixed"
-    fusion_weight: float = 0.5
-    finetune_steps: int = 20
+    fusion_weight: float = 0.7
+    finetune_steps: int = 10
     finetune_lr: float = 1e-4
     seed: int = 0
 
@@ -241,7 +241,7 @@ def _window_max(x, r: int):
     return F.max_pool2d(x, (2 * r + 1, 1), 1, (r, 0))[0]
 
 
-def prepare(feat, labels, radius: int | None = 12) -> Reference:
+def prepare(feat, labels, radius: int | None = 6) -> Reference:
     """feat (1, C, h, w), labels (1, L, h, w) at the features' grid -> a Reference."""
     if not (isinstance(feat, torch.Tensor) and isinstance(labels, torch.Tensor) and feat.dim() == 4
             and labels.dim() == 4 and feat.shape[-2:] == labels.shape[-2:]):
@@ -267,7 +267,7 @@ def _dims(t):
     return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
 
 
-def readout(target_feat, ref_feats, ref_labels, topk: int = 10, radius: int | None = 12,
+def readout(target_feat, ref_feats, ref_labels, topk: int = 10, radius: int | None = 6,
             temperature: float = 0.05, chunk: int = 4096):
     """Labels of the references transferred to the target through feature affinity.
 
@@ -437,7 +437,7 @@ def _crop_box(rng, full, side, center=None):
     return y0, x0, ch, cw
 
 
-def finetune(model, sequence, first, device, steps: int = 20, lr: float = 1e-4, seed: int = 0,
+def finetune(model, sequence, first, device, steps: int = 10, lr: float = 1e-4, seed: int = 0,
              n_frames: int | None = None, scale: float = 1.0):
     """Design (b): a copy of `model.matching` fine-tuned on this sequence -> Tuned(model, copy).
 
