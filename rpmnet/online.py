@@ -33,18 +33,25 @@ Online updating module (`online`, off by default; "full" = the design kept for f
               model's own weights are never changed (the copy is dropped after the sequence).
   "readout+finetune"  both.
 
-Where each hyperparameter comes from (never from DAVIS-2016 val): the readout's top-k 10, radius
-12 (H/4 pixels) and temperature 0.05, and design (a)'s fixed weight 0.5, are CRW's values as a
-review used them; they were checked on the built-in benchmark's TRAIN split (profile cpu: its 6
-train sequences, first 24 frames, 240x432; the real-video model checkpoints/cpu-davis, which never
-saw these videos), where they beat the flow path (results/online_train_search.csv, made by
-`search`: J&F flow 45.4, affinity 49.4, design a 47.8; affinity with radius 6 scored 51.7, which
-came too late to become the default). The rest of the planned grid (radius 24, temperature 0.1,
-weights 0.3 and 0.7,
-the gate, design (b)'s steps and learning rate) did not finish on the shared 2-core machine:
-those values (gate: no parameter; b: 20 steps at lr 1e-4, crop 256, motion +-3 H/4 pixels) are
-untested defaults, not choices. The radius is in grid pixels, so it means the same image extent
-at the benchmark's 240x432 and at DAVIS 480p propagated with scale 0.5 (both a 60x108 grid).
+Where each hyperparameter comes from (never from DAVIS-2016 val): the built-in benchmark's TRAIN
+split (profile cpu: its 6 train sequences, first 24 frames, 240x432), scored with the real-video
+model checkpoints/cpu-davis/default, which never saw these videos (results/online_train_search.csv,
+made by `search_csv`; J&F in %, the flow path 45.4):
+  top-k 10, temperature 0.05   CRW's values, not searched.
+  radius 6                     the affinity readout: 51.7 at radius 6, 49.4 at 12, 27.9 at 24.
+  design (a) weight 0.7        at radius 6: 47.7 (0.7), 47.5 (0.5), 47.4 (0.3), gate 47.5. At
+                               radius 12 weight 0.3 scores 48.3, but costs 1.6x the flow path per
+                               frame (`rpmnet bench propagate`), above design (a)'s 1.5x budget;
+                               radius 6 costs about 1.1x. So: the best row within the budget.
+  design (b) 10 steps, lr 1e-4 48.4; lr 1e-3 scores 33.0. The rest of its grid (20 and 40 steps,
+                               lr 3e-5 and 3e-4; GRIDS["b"]) did not run on the shared machine.
+                               Crop 256 and motion +-3 H/4 pixels are fixed, not searched.
+  "full" = design (a)          a and b are 0.7 apart on 6 sequences (not separable there; a + b
+                               not measured); (a) is kept for being training-free with a bounded
+                               cost per frame, not for its DAVIS-2016 val score.
+The radius is in grid (H/4) pixels: 6 is 24 full-size pixels, a tenth of the benchmark's height
+but a twentieth of DAVIS's 480 rows at native scale (cpu-davis propagates at scale 1): the search
+fixes the grid distance, which is what a frame's motion at H/4 is measured in.
 """
 from __future__ import annotations
 
