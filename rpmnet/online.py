@@ -33,18 +33,25 @@ Online updating module (`online`, off by default; "full" = the design kept for f
               model's own weights are never changed (the copy is dropped after the sequence).
   "readout+finetune"  both.
 
-Where each hyperparameter comes from (never from DAVIS-2016 val): the readout's top-k 10, radius
-12 (H/4 pixels) and temperature 0.05, and design (a)'s fixed weight 0.5, are CRW's values as a
-review used them; they were checked on the built-in benchmark's TRAIN split (profile cpu: its 6
-train sequences, first 24 frames, 240x432; the real-video model checkpoints/cpu-davis, which never
-saw these videos), where they beat the flow path (results/online_train_search.csv, made by
-`search`: J&F flow 45.4, affinity 49.4, design a 47.8; affinity with radius 6 scored 51.7, which
-came too late to become the default). The rest of the planned grid (radius 24, temperature 0.1,
-weights 0.3 and 0.7,
-the gate, design (b)'s steps and learning rate) did not finish on the shared 2-core machine:
-those values (gate: no parameter; b: 20 steps at lr 1e-4, crop 256, motion +-3 H/4 pixels) are
-untested defaults, not choices. The radius is in grid pixels, so it means the same image extent
-at the benchmark's 240x432 and at DAVIS 480p propagated with scale 0.5 (both a 60x108 grid).
+Where each hyperparameter comes from (never from DAVIS-2016 val): the built-in benchmark's TRAIN
+split (profile cpu: its 6 train sequences, first 24 frames, 240x432), scored with the real-video
+model checkpoints/cpu-davis/default, which never saw these videos (results/online_train_search.csv,
+made by `search_csv`; J&F in %, the flow path 45.4):
+  top-k 10, temperature 0.05   CRW's values, not searched.
+  radius 6                     the affinity readout: 51.7 at radius 6, 49.4 at 12, 27.9 at 24.
+  design (a) weight 0.7        at radius 6: 47.7 (0.7), 47.5 (0.5), 47.4 (0.3), gate 47.5. At
+                               radius 12 weight 0.3 scores 48.3, but costs 1.6x the flow path per
+                               frame (`rpmnet bench propagate`), above design (a)'s 1.5x budget;
+                               radius 6 costs about 1.1x. So: the best row within the budget.
+  design (b) 10 steps, lr 1e-4 48.4; lr 1e-3 scores 33.0. The rest of its grid (20 and 40 steps,
+                               lr 3e-5 and 3e-4; GRIDS["b"]) did not run on the shared machine.
+                               Crop 256 and motion +-3 H/4 pixels are fixed, not searched.
+  "full" = design (a)          a and b are 0.7 apart on 6 sequences (not separable there; a + b
+                               not measured); (a) is kept for being training-free with a bounded
+                               cost per frame, not for its DAVIS-2016 val score.
+The radius is in grid (H/4) pixels: 6 is 24 full-size pixels, a tenth of the benchmark's height
+but a twentieth of DAVIS's 480 rows at native scale (cpu-davis propagates at scale 1): the search
+fixes the grid distance, which is what a frame's motion at H/4 is measured in.
 """
 from __future__ import annotations
 
@@ -53,6 +60,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -87,12 +95,12 @@ class Settings:
     carry: str = "soft"
     warp_at: str = "quarter"
     topk: int = 10
-    radius: int | None = 12
+    radius: int | None = 6
     temperature: float = 0.05
     online: str = "off"
     fusion: str = "fixed"
-    fusion_weight: float = 0.5
-    finetune_steps: int = 20
+    fusion_weight: float = 0.7
+    finetune_steps: int = 10
     finetune_lr: float = 1e-4
     seed: int = 0
 
@@ -197,7 +205,76 @@ def resolve(settings, propagate_from: str = "previous", carry: str = "soft") -> 
 
 
 # ------------------------------------------------------------------------ the affinity readout
-def readout(target_feat, ref_feats, ref_labels, topk: int = 10, radius: int | None = 12,
+# A score no candidate reaches (scores are cosines in [-1, 1]) for reference pixels off the image
+# or outside the circle: finite, so the matrix products stay free of NaN, and its softmax weight
+# is exactly 0 at any temperature below ~1e35.
+FAR = -1e37
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference frame prepared for the readout, once (frame 0's once per sequence).
+
+    Local (radius r): `keys` holds the reference's L2-normalised features padded by r, with one
+    more channel that is FAR off the image, cut into overlapping row pieces of tile + 2r pixels
+    ((h+2r) * n pieces, C+1, tile+2r; n = ceil(w / tile)): the block of `tile` target pixels at
+    row y, piece j meets piece (y + dy) * n + j at vertical offset dy, so the whole window is
+    (2r+1) contiguous slices and nothing is copied per offset. `labels`: the label map padded
+    by r (L, h+2r, n*tile+2r); `low`/`high`: the smallest and largest label of each square
+    (2r+1)^2 window (L, h, w): where they are one vector in every reference the readout is that
+    vector (a convex combination of one vector), so only target pixels near a label edge are
+    scored. Global (radius None): `keys` (C, h*w) and `labels` (L, h*w).
+    """
+
+    radius: int | None
+    shape: tuple
+    tile: int
+    keys: torch.Tensor
+    labels: torch.Tensor
+    low: torch.Tensor | None = None
+    high: torch.Tensor | None = None
+
+
+def _tile(radius: int) -> int:
+    """Target pixels per block: each block's matrix product scores tile x (tile + 2r) pairs of
+    which tile x (2r+1) are in the window, so small tiles waste less and large ones run faster;
+    2r+4 (16 at radius 6) measured fastest on a 120x214 grid (480x854 frames)."""
+    return max(8, 2 * radius + 4)
+
+
+def _window_max(x, r: int):
+    """Max over each (2r+1)^2 square window, off-image ignored: two 1-D passes (separable)."""
+    x = F.max_pool2d(x[None], (1, 2 * r + 1), 1, (0, r))
+    return F.max_pool2d(x, (2 * r + 1, 1), 1, (r, 0))[0]
+
+
+def prepare(feat, labels, radius: int | None = 6) -> Reference:
+    """feat (1, C, h, w), labels (1, L, h, w) at the features' grid -> a Reference."""
+    if not (isinstance(feat, torch.Tensor) and isinstance(labels, torch.Tensor) and feat.dim() == 4
+            and labels.dim() == 4 and feat.shape[-2:] == labels.shape[-2:]):
+        raise InputError(f"a readout reference needs features (1, C, h, w) and labels (1, L, h, w) "
+                         f"of one grid; got {_dims(feat)} and {_dims(labels)}")
+    k = F.normalize(feat[0].float(), dim=0)
+    lab = labels[0].float()
+    c, h, w = k.shape
+    if radius is None:
+        return Reference(None, (h, w), 0, k.reshape(c, -1), lab.reshape(lab.shape[0], -1))
+    r, tile = radius, _tile(radius)
+    n = math.ceil(w / tile)
+    wq = n * tile
+    kp = F.pad(torch.cat([k, torch.zeros(1, h, w, device=k.device)]), (r, r + wq - w, r, r))
+    kp[c] = FAR
+    kp[c, r:r + h, r:r + w] = 0
+    pieces = kp.unfold(2, tile + 2 * r, tile).permute(1, 2, 0, 3)        # h+2r, n, C+1, T+2r
+    return Reference(r, (h, w), tile, pieces.reshape(-1, c + 1, tile + 2 * r),
+                     F.pad(lab, (r, r + wq - w, r, r)), -_window_max(-lab, r), _window_max(lab, r))
+
+
+def _dims(t):
+    return tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def readout(target_feat, ref_feats, ref_labels, topk: int = 10, radius: int | None = 6,
             temperature: float = 0.05, chunk: int = 4096):
     """Labels of the references transferred to the target through feature affinity.
 
@@ -206,67 +283,92 @@ def readout(target_feat, ref_feats, ref_labels, topk: int = 10, radius: int | No
     pixels within `radius` (Euclidean, in grid pixels; None: all of them) of its own position
     in every reference by the dot product of L2-normalised features, keeps the top-k, and
     returns the softmax(score / temperature)-weighted mean of their labels, (1, L, h, w).
+    read() does the same with references prepared once (frame 0's, per sequence).
     """
     Settings(mode="affinity", topk=topk, radius=radius, temperature=temperature)  # checks
     if not ref_feats or len(ref_feats) != len(ref_labels):
         raise InputError(f"readout needs as many reference labels as features (>= 1); got "
                          f"{len(ref_feats)} and {len(ref_labels)}")
+    refs = [prepare(f, lab, radius) for f, lab in zip(ref_feats, ref_labels)]
+    return read(target_feat, refs, topk, temperature, chunk)
+
+
+def read(target_feat, refs, topk: int = 10, temperature: float = 0.05, chunk: int = 4096):
+    """readout() of the target (1, C, h, w) against prepared References (one radius, one grid)."""
+    if not refs or len({(r.radius, r.shape) for r in refs}) != 1 \
+            or tuple(target_feat.shape[-2:]) != refs[0].shape:
+        raise InputError(f"readout references must share one radius and the target's grid "
+                         f"{tuple(target_feat.shape[-2:])}; got {[(r.radius, r.shape) for r in refs]}")
     q = F.normalize(target_feat[0].float(), dim=0)
-    keys = [F.normalize(f[0].float(), dim=0) for f in ref_feats]
-    labels = [lab[0].float() for lab in ref_labels]
-    if radius is None:
-        return _global_readout(q, keys, labels, topk, temperature, chunk)[None]
-    return _local_readout(q, keys, labels, topk, radius, temperature)[None]
+    if refs[0].radius is None:
+        return _global_readout(q, refs, topk, temperature, chunk)[None]
+    return _local_readout(q, refs, topk, temperature)[None]
 
 
-def _local_scores(q, k, radius: int, tile: int = 32):
-    """(D, h, w) dot products of each target pixel with the reference pixels at the
-    (2r+1)^2 offsets (dy, dx) around it (row-major, dy outer), -inf off the image and
-    outside the circle. One batched matrix product per dy over width tiles: each tile of
-    `tile` target pixels meets the tile + 2r reference pixels of its row, and only the band
-    |dx| <= r is kept (about 2x the useful work, not w / (2r+1) x)."""
+def _circle(radius: int, device):
+    """The window's offsets (dy, dx) with dy^2 + dx^2 <= r^2, row-major: per dy, one run of dx."""
+    d = torch.arange(-radius, radius + 1, device=device)
+    dy, dx = torch.meshgrid(d, d, indexing="ij")
+    inside = dy ** 2 + dx ** 2 <= radius ** 2
+    return dy[inside], dx[inside]
+
+
+def _local_readout(q, refs, topk, temperature):
     c, h, w = q.shape
-    r, side = radius, 2 * radius + 1
-    n_tiles = math.ceil(w / tile)
-    wq = n_tiles * tile
-    qt = F.pad(q, (0, wq - w)).reshape(c, h, n_tiles, tile).permute(1, 2, 3, 0)  # h, n, T, C
-    kp = F.pad(k, (r, r + wq - w, r, r))                                          # C, h+2r, wq+2r
-    out = q.new_empty(side, h, wq, side)
-    for i in range(side):                                                          # dy = i - r
-        rows = kp[:, i:i + h].unfold(2, tile + 2 * r, tile).permute(1, 2, 0, 3)   # h, n, C, T+2r
-        full = torch.matmul(qt, rows)                                              # h, n, T, T+2r
+    r, tile = refs[0].radius, refs[0].tile
+    side, n = 2 * r + 1, math.ceil(w / tile)
+    wq = n * tile
+    # where the readout is a known constant (the window's labels are one vector in every
+    # reference) it is written directly; only blocks holding another pixel are scored
+    value = refs[0].low
+    constant = torch.ones(h, w, dtype=torch.bool, device=q.device)
+    for ref in refs:
+        constant &= (ref.low == ref.high).all(0) & (ref.low == value).all(0)
+    out = F.pad(value, (0, wq - w))
+    todo = F.pad(~constant, (0, wq - w))
+    blocks = todo.view(h, n, tile).any(-1).flatten().nonzero()[:, 0]
+    if len(blocks) == 0:
+        return out[:, :, :w]
+    dense = len(blocks) == h * n
+    qt = F.pad(torch.cat([q, torch.ones(1, h, w, device=q.device)]), (0, wq - w))
+    qb = qt.reshape(c + 1, h * n, tile).permute(1, 2, 0)                     # blocks, T, C+1
+    qb = qb.contiguous() if dense else qb[blocks]
+    dys, dxs = _circle(r, q.device)
+    scores = []
+    for ref in refs:
+        full = q.new_empty(side, len(blocks), tile, tile + 2 * r)            # dy, B, T, T+2r
+        for i in range(side):                                                # dy = i - r
+            keys = ref.keys[i * n:(i + h) * n] if dense else ref.keys[blocks + i * n]
+            torch.bmm(qb, keys, out=full[i])
+        # target pixel t of a block meets key t + r + dx of its piece: a diagonal band
         s = full.stride()
-        out[i] = full.as_strided((h, n_tiles, tile, side), (s[0], s[1], s[2] + 1, 1)).reshape(h, wq, side)
-    out = out[:, :, :w].permute(0, 3, 1, 2)                                        # dy, dx, h, w
-    d = torch.arange(-r, r + 1, device=q.device)
-    ys, xs = torch.arange(h, device=q.device), torch.arange(w, device=q.device)
-    inside = (((ys[None, :] + d[:, None]) >= 0) & ((ys[None, :] + d[:, None]) < h))[:, None, :, None] \
-        & (((xs[None, :] + d[:, None]) >= 0) & ((xs[None, :] + d[:, None]) < w))[None, :, None, :] \
-        & ((d[:, None] ** 2 + d[None, :] ** 2) <= r * r)[:, :, None, None]
-    return out.masked_fill(~inside, float("-inf")).reshape(side * side, h, w)
-
-
-def _local_readout(q, keys, labels, topk, radius, temperature):
-    c, h, w = q.shape
-    r, side = radius, 2 * radius + 1
-    scores = torch.cat([_local_scores(q, k, r) for k in keys])      # (n_ref * D, h, w)
-    values, index = scores.topk(min(topk, scores.shape[0]), dim=0)   # (k, h, w)
-    weights = torch.softmax(values / temperature, dim=0)             # -inf (off-image) -> 0
+        for i in range(side):
+            half = int(math.isqrt(r * r - (i - r) ** 2))
+            scores.append(full[i].as_strided((len(blocks), tile, 2 * half + 1),
+                                             (s[1], s[2] + 1, 1), full[i].storage_offset() + r - half))
+    per_ref = len(dys)
+    values, index = torch.cat(scores, 2).view(-1, per_ref * len(refs)).topk(
+        min(topk, per_ref * len(refs)), dim=1)
+    weights = torch.softmax(values / temperature, dim=1)                    # FAR -> 0
     # flat position of each chosen candidate in the stacked, r-padded reference label maps
-    ref, offset = index // (side * side), index % (side * side)
-    hp, wp = h + 2 * r, w + 2 * r
-    ys = torch.arange(h, device=q.device).view(1, h, 1)
-    xs = torch.arange(w, device=q.device).view(1, 1, w)
-    flat = ref * (hp * wp) + (ys + offset // side) * wp + (xs + offset % side)
-    padded = torch.stack([F.pad(lab, (r, r, r, r)) for lab in labels], 1)  # L, n_ref, hp, wp
-    chosen = padded.reshape(padded.shape[0], -1)[:, flat.reshape(-1)].view(-1, *flat.shape)
-    return (weights[None] * chosen).sum(1)
+    ref_i, offset = index // per_ref, index % per_ref
+    hp, wp = h + 2 * r, wq + 2 * r
+    y = (blocks // n).repeat_interleave(tile)[:, None]
+    x = ((blocks % n)[:, None] * tile + torch.arange(tile, device=q.device)).flatten()[:, None]
+    flat = ref_i * (hp * wp) + (y + r + dys[offset]) * wp + (x + r + dxs[offset])
+    labels = torch.stack([ref.labels for ref in refs], 1).reshape(out.shape[0], -1)
+    chosen = (labels[:, flat] * weights).sum(-1)                             # L, B*T
+    pixel = (y * wq + x)[:, 0]
+    keep = todo.flatten()[pixel]
+    out = out.reshape(out.shape[0], -1)
+    out[:, pixel[keep]] = chosen[:, keep]
+    return out.view(-1, h, wq)[:, :, :w]
 
 
-def _global_readout(q, keys, labels, topk, temperature, chunk):
+def _global_readout(q, refs, topk, temperature, chunk):
     c, h, w = q.shape
-    kk = torch.cat([k.reshape(c, -1) for k in keys], 1)              # C, n_ref*h*w
-    ll = torch.cat([lab.reshape(lab.shape[0], -1) for lab in labels], 1)
+    kk = torch.cat([ref.keys for ref in refs], 1)                           # C, n_ref*h*w
+    ll = torch.cat([ref.labels for ref in refs], 1)
     qq = q.reshape(c, -1).T
     out = []
     for start in range(0, qq.shape[0], chunk):
@@ -342,7 +444,7 @@ def _crop_box(rng, full, side, center=None):
     return y0, x0, ch, cw
 
 
-def finetune(model, sequence, first, device, steps: int = 20, lr: float = 1e-4, seed: int = 0,
+def finetune(model, sequence, first, device, steps: int = 10, lr: float = 1e-4, seed: int = 0,
              n_frames: int | None = None, scale: float = 1.0):
     """Design (b): a copy of `model.matching` fine-tuned on this sequence -> Tuned(model, copy).
 
@@ -440,15 +542,17 @@ def propagate(model, sequence, first, device, n: int, settings: Settings, stats:
         map0_small = _to_grid(onehot0, small)
         map0 = onehot0 if full_res else map0_small
         keep = settings.last_k if settings.references == "first+last" else 1
-        history = [(feat0, map0, map0_small)]        # (features, carried map, its H/4 version)
+        readout_refs = settings.mode == "affinity" or "readout" in designs
+        # frame 0 is prepared for the readout once per sequence; each later reference once
+        ref0 = prepare(feat0, map0_small, settings.radius) if readout_refs else None
+        history = [(feat0, map0, ref0)]        # (features, carried map, its readout Reference)
         for t in range(1, n):
             feat = model.embed(_frame(sequence, t, device, scale))
             refs = history[-keep:]
             if settings.references != "previous" and refs[0][0] is not feat0:
-                refs = [(feat0, map0, map0_small)] + refs
+                refs = [(feat0, map0, ref0)] + refs
             if settings.mode == "affinity":
-                soft = readout(feat, [r[0] for r in refs], [r[2] for r in refs],
-                               settings.topk, settings.radius, settings.temperature)
+                soft = read(feat, [r[2] for r in refs], settings.topk, settings.temperature)
             else:
                 warped = []
                 for ref_feat, carried, _ in refs:
@@ -456,8 +560,7 @@ def propagate(model, sequence, first, device, n: int, settings: Settings, stats:
                     warped.append(warp(carried, _to_full(flow, full) if full_res else flow))
                 soft = _renormalise(sum(warped) / len(warped))
                 if "readout" in designs:
-                    first_readout = readout(feat, [feat0], [map0_small], settings.topk,
-                                            settings.radius, settings.temperature)
+                    first_readout = read(feat, [ref0], settings.topk, settings.temperature)
                     if full_res:
                         first_readout = F.interpolate(first_readout, size=tuple(full), mode="bilinear",
                                                       align_corners=False)
@@ -470,8 +573,9 @@ def propagate(model, sequence, first, device, n: int, settings: Settings, stats:
                 carried = hard if full_res else _to_grid(hard, small)
             else:
                 carried = soft
-            carried_small = _to_grid(carried, small)
-            history = (history + [(feat, carried, carried_small)])[-keep:]
+            ref = prepare(feat, _to_grid(carried, small), settings.radius) \
+                if settings.mode == "affinity" else None
+            history = (history + [(feat, carried, ref)])[-keep:]
 
 
 
@@ -533,6 +637,36 @@ def search(model, davis_root, grid: dict, split: str = "train", sequences=None, 
                      "F": global_df["F-Mean"][0], "seconds": time.perf_counter() - began,
                      "finetune_seconds": tuning, "record": json.dumps(settings.record())})
     return pd.DataFrame(rows)
+
+# The train-split grids run with search_csv (module docstring: which row chose what). Labels
+# are the CSV's "setting" column; rows with the same label are replaced when run again.
+GRIDS = {
+    "a-r6": {f"a-fixed{w}-r6": Settings(online="readout", radius=6, fusion_weight=w) for w in (0.3, 0.5, 0.7)}
+    | {"a-gate-r6": Settings(online="readout", radius=6, fusion="gate")},
+    "b": {f"b-s{n}-lr{lr:g}": Settings(online="finetune", finetune_steps=n, finetune_lr=lr)
+          for n in (10, 20, 40) for lr in (3e-5, 1e-4, 3e-4)},
+}
+
+
+def search_csv(checkpoint, davis_root, grid: dict, out="results/online_train_search.csv",
+               max_frames: int | None = 24, scale: float = 1.0, device="cpu"):
+    """search() of `grid` (label -> Settings) with a checkpoint's model on davis_root's TRAIN
+    split; its rows are merged into `out` (same label: replaced) and the merged table returned.
+    The committed CSV: the built-in benchmark's train split (data/synthetic-cpu, 6 sequences,
+    first 24 frames, 240x432) with checkpoints/cpu-davis/default, which never saw it."""
+    import pandas as pd
+
+    from .checkpoint import load_model
+    from .fileio import write_csv
+
+    table = search(load_model(checkpoint, device), davis_root, grid, "train", scale=scale,
+                   device=device, max_frames=max_frames)
+    if Path(out).is_file():
+        old = pd.read_csv(out)
+        table = pd.concat([old[~old["setting"].isin(table["setting"])], table], ignore_index=True)
+    write_csv(out, table, index=False)
+    return table
+
 
 # ------------------------------------------------------------------------------ command line
 # flag -> (Settings field, parser); every value goes through Settings' own checks.

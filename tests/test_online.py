@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from rpmnet import online, propagate
 from rpmnet.cli import main
 from rpmnet.data import davis
+from rpmnet.errors import InputError
 from rpmnet.model.matching import Matching
 from rpmnet.model.rpmnet import RPMNet
 
@@ -278,3 +279,81 @@ def test_bad_settings_are_one_line_errors_exit_2(tmp_path, squares, capsys, flag
     err = capsys.readouterr().err
     assert code == 2 and names in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()  # nothing written
+
+
+def square_labels(h, w, box, k=2):
+    """(1, k+1, h, w) one-hot: label 1 inside box (y0, y1, x0, x1), background elsewhere."""
+    ids = torch.zeros(h, w, dtype=torch.long)
+    ids[box[0]:box[1], box[2]:box[3]] = 1
+    return F.one_hot(ids, k + 1).permute(2, 0, 1)[None].float()
+
+
+def test_readout_scores_only_near_label_edges_and_matches_the_definition(monkeypatch):
+    """Far from a label edge of every reference the readout is a known constant: those pixels
+    are written, not scored, and every pixel still equals the pixel-by-pixel definition."""
+    torch.manual_seed(2)
+    h, w, r = 30, 70, 3
+    q, keys = torch.randn(1, 8, h, w), [torch.randn(1, 8, h, w) for _ in range(2)]
+    labels = [square_labels(h, w, (8, 16, 10, 20)), square_labels(h, w, (9, 17, 12, 22))]
+    scored = []
+    real_bmm = torch.bmm
+    monkeypatch.setattr(online.torch, "bmm", lambda a, b, out: scored.append(len(a)) or real_bmm(a, b, out=out))
+    ours = online.readout(q, keys, labels, topk=6, radius=r, temperature=0.2)
+    assert torch.allclose(ours, brute_force_readout(q, keys, labels, 6, r, 0.2), atol=1e-5)
+    tile = online._tile(r)
+    blocks = h * -(-w // tile)
+    assert 0 < max(scored) < blocks / 2                # most blocks are far from the squares
+    # far from both squares: background exactly; inside both beyond r of the edges: label 1
+    assert torch.equal(ours[0, :, 0, 60], torch.tensor([1.0, 0.0, 0.0]))
+    scored.clear()
+    blank = online.readout(q, keys[:1], [square_labels(h, w, (0, 0, 0, 0))], radius=r)
+    assert not scored and torch.equal(blank, square_labels(h, w, (0, 0, 0, 0)))
+
+
+def test_prepared_references_give_the_readout_and_bad_ones_are_input_errors():
+    torch.manual_seed(3)
+    q, k = torch.randn(1, 8, 12, 40), torch.randn(1, 8, 12, 40)
+    lab = torch.softmax(torch.randn(1, 2, 12, 40), 1)
+    for radius in (0, 2, 5, None):
+        ref = online.prepare(k, lab, radius)
+        assert torch.equal(online.read(q, [ref], 4, 0.1), online.readout(q, [k], [lab], 4, radius, 0.1))
+    with pytest.raises(InputError, match="one grid"):
+        online.prepare(k, lab[..., :20], 2)
+    with pytest.raises(InputError, match="one radius"):
+        online.read(q, [online.prepare(k, lab, 2), online.prepare(k, lab, 3)])
+    with pytest.raises(InputError, match="target's grid"):
+        online.read(q[..., :20], [online.prepare(k, lab, 2)])
+
+
+def test_design_a_loop_reads_frame_0_through_its_prepared_reference(squares):
+    """With weight 1 on the readout, design (a)'s labels are frame 0's readout at each frame."""
+    _, seq = squares
+    model = TinyNet()
+    first = propagate.first_labels(seq)
+    settings = online.Settings(online="readout", fusion_weight=1.0, radius=2, topk=3)
+    got = list(online.propagate(model, seq, first, torch.device("cpu"), len(seq), settings))
+    with torch.inference_mode():
+        feat0 = model.embed(propagate._frame(seq, 0, "cpu"))
+        map0 = propagate._to_grid(propagate.one_hot(first, int(first.max()), "cpu"), feat0.shape[-2:])
+        for t in range(1, len(seq)):
+            feat = model.embed(propagate._frame(seq, t, "cpu"))
+            soft = online.readout(feat, [feat0], [map0], 3, 2, settings.temperature)
+            assert np.array_equal(got[t], propagate._labels(soft, first.shape))
+
+
+def test_search_csv_merges_its_rows_into_the_table(tmp_path):
+    root = write_davis(tmp_path / "davis", {"squares": small_squares()}, split="train", other_split="val")
+    ckpt = tmp_path / "m.pt"
+    from rpmnet import checkpoint
+
+    model = perturbed_model()
+    checkpoint.save(ckpt, model=model, model_config=model.config, step=0)
+    out = tmp_path / "search.csv"
+    grid = {"flow": online.Settings(), "a": online.Settings(online="readout", radius=2)}
+    first = online.search_csv(ckpt, root, grid, out, max_frames=3)
+    assert list(first["setting"]) == ["flow", "a"] and first["J&F"].between(0, 1).all()
+    again = online.search_csv(ckpt, root, {"a": grid["a"], "b": online.Settings(carry="hard")}, out,
+                              max_frames=3)
+    assert list(again["setting"]) == ["flow", "a", "b"]
+    assert again.set_index("setting").loc["a", "J&F"] == first.set_index("setting").loc["a", "J&F"]
+    assert json.loads(again.set_index("setting").loc["b", "record"])["carry"] == "hard"
