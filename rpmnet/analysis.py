@@ -8,7 +8,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from .ablation import BASELINES, _seed_flag, result_path
+from .ablation import BASELINES
 from .config import BACKBONES, ModelConfig, table2
 from .data.synthetic import ATTRIBUTES  # the claim's four: the benchmark's columns, DAVIS's codes below
 from .errors import InputError
