@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
-from ..ops import deform_conv2d, warp
+from ..ops import deform_conv2d, tap_grid, warp
 
 IN_CHANNELS = 64                                        # row IM1: 32 target + 32 reference
 WIDTHS = {1: (2,), 3: (32, 16, 2), 5: (32, 32, 16, 16, 2)}   # ASSUMPTION 8; 3 = rows 106-108
@@ -111,9 +111,7 @@ class Matching(nn.Module):
 
 def _taps(points, dilation: int, offset):
     """(N, 2) output positions -> (9N, 2) positions the 3x3 (deformable) conv reads."""
-    r = torch.arange(KERNEL, dtype=torch.float32) - KERNEL // 2
-    grid = torch.stack(torch.meshgrid(r, r, indexing="ij"), -1).view(-1, 2) * dilation
-    taps = points[:, None, :] + grid[None]                       # (N, 9, 2)
+    taps = points[:, None, :] + tap_grid(KERNEL, dilation)[None]                       # (N, 9, 2)
     if offset is not None:
         h, w = offset.shape[-2:]
         # grid_sample wants (x, y) in [-1, 1]; align_corners=True puts -1/1 on pixel centres.
