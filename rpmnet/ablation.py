@@ -149,7 +149,7 @@ def benchmark_id(profile, davis_root=None, data_root="data") -> str | None:
 
 def _wanted(profile, cell, davis_root, seed, data_root) -> dict:
     """What identifies a cell's experiment; a stored cell or work folder is reused only if equal."""
-    steps = 0 if cell in BASELINES else profile.steps_for(cell.split("-")[0])
+    steps = 0 if cell in BASELINES else profile.steps_for(ModelConfig.from_cell(cell).backbone)
     return dict(train_steps=steps, data=data_label(profile, davis_root),
                 benchmark=benchmark_id(profile, davis_root, data_root), seed=seed,
                 settings=settings_id(profile))
