@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .errors import InputError
+
+# The checkout: results/, data/ and notebooks/ beside the package (and ../shared beside it).
+REPO = Path(__file__).resolve().parents[1]
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
 MATCHINGS = ("deformable", "standard", "dilated")
@@ -283,10 +287,13 @@ PROFILES = {p.name: p for p in [
 PROTOCOL_TWINS = {"cpu": "cpu-fair", "cpu-davis": "cpu-davis-fair"}
 
 
-def get_profile(name: str) -> Profile:
-    """A profile by name; "<profile>-steps<N>" is that profile with every training (the default
-    model's and each Table 2 cell's) N steps long, on the same data: how a grid is rerun longer
-    beside the original (its own results folder, e.g. results/table2/cpu-steps2400/)."""
+def get_profile(name) -> Profile:
+    """A profile by name (a Profile is returned as it is); "<profile>-steps<N>" is that profile
+    with every training (the default model's and each Table 2 cell's) N steps long, on the same
+    data: how a grid is rerun longer beside the original (its own results folder, e.g.
+    results/table2/cpu-steps2400/)."""
+    if isinstance(name, Profile):
+        return name
     base, _, steps = name.rpartition("-steps")
     if base in PROFILES and steps.isdigit() and int(steps) > 0:
         return PROFILES[base].replace(name=name, base=base, steps=int(steps),

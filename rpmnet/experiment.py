@@ -48,7 +48,7 @@ class Experiment:
     def __post_init__(self):
         from .data.sources import davis_root_for
 
-        profile = get_profile(self.profile) if isinstance(self.profile, str) else self.profile
+        profile = get_profile(self.profile)
         if not isinstance(self.seed, int) or self.seed < 0:
             raise InputError(f"seed {self.seed!r}: must be an integer, at least 0")
         object.__setattr__(self, "profile", profile)
@@ -72,23 +72,30 @@ class Experiment:
     @property
     def folder(self) -> Path:
         """results/table2/<name>/: one <cell>.json (+ CSVs) per finished cell."""
-        return ablation.folder(self.profile.name, self.results_root, self.seed)
+        return ablation.folder(self)
 
     @property
     def merged_path(self) -> Path:
-        return ablation.merged_path(self.profile.name, self.results_root, self.seed)
+        return ablation.merged_path(self)
 
     def cell_path(self, cell, kind: str = "json") -> Path:
         """A cell's stored file: json (its row), objects, frames or train (its training log)."""
-        return ablation.result_path(self.profile.name, cell_id(cell), self.results_root, kind, self.seed)
+        return ablation.result_path(self, cell_id(cell), kind)
 
     def work_dir(self, cell) -> Path:
         """The cell's checkpoints and masks/ (not committed)."""
-        return ablation.work_dir(self.profile.name, cell_id(cell), self.checkpoints_root, self.seed)
+        return ablation.work_dir(self, cell_id(cell))
 
     def benchmark_root(self) -> Path:
         """The DAVIS-layout root the grid is scored on (the built-in benchmark is made on first use)."""
-        return ablation.benchmark_root(self.profile, self.davis_root, self.data_root)
+        return ablation.benchmark_root(self)
+
+    def training_sources(self) -> list[str]:
+        """The videos the grid's cells and the notebooks' default model train on (one rule:
+        rpmnet.data.sources.training_sources)."""
+        from .data.sources import training_sources
+
+        return training_sources(self.profile, self.davis_root, self.data_root)
 
     def command(self, cells=None) -> str:
         """The `rpmnet ablate` command that computes these cells (all: None)."""
@@ -103,40 +110,32 @@ class Experiment:
 
     def plan(self, cells=None, backbones=None):
         """The grid as a table: each cell's backbone, training steps, and whether it is finished."""
-        return ablation.plan(self.profile, _ids(cells), backbones, self.davis_root, self.seed,
-                             self.results_root, self.data_root)
+        return ablation.plan(self, _ids(cells), backbones)
 
     def finished(self, cell) -> dict | None:
         """The cell's stored row if it is current (same steps, data, benchmark, seed, settings)."""
-        return ablation.finished(self.profile, cell_id(cell), self.davis_root, self.seed,
-                                 self.results_root, self.data_root)
+        return ablation.finished(self, cell_id(cell))
 
     def run(self, cell) -> dict:
         """One cell's row: the stored one if current, else trained, propagated and evaluated now."""
         self.benchmark_root()  # (re)generated first: its id is part of what makes a row current
-        return self.finished(cell) or ablation.run_cell(
-            cell_id(cell), self.profile, self.davis_root, self.device, self.seed,
-            self.results_root, self.checkpoints_root, self.data_root)
+        return self.finished(cell) or ablation.run_cell(self, cell_id(cell))
 
     def run_grid(self, cells=None, backbones=None):
         """Every cell of the grid (or of `cells` / `backbones`) not finished yet; -> their rows."""
-        return ablation.run_ablation(self.profile, self.davis_root, _ids(cells), backbones,
-                                     self.device, self.seed, self.results_root,
-                                     self.checkpoints_root, self.data_root)
+        return ablation.run_ablation(self, _ids(cells), backbones)
 
     def masks(self, cell) -> Path:
         """The cell's propagated val masks (propagated, or trained, again if missing)."""
-        return ablation.masks(self.profile, cell_id(cell), self.davis_root, self.device, self.seed,
-                              self.checkpoints_root, self.data_root)
+        return ablation.masks(self, cell_id(cell))
 
     def merge(self):
         """The finished, current cells -> results/table2_<name>.csv; -> that table."""
-        return ablation.merge(self.profile, self.results_root, self.davis_root, self.seed,
-                              self.data_root, self.checkpoints_root)
+        return ablation.merge(self)
 
     def log(self, cell):
         """The cell's stored training log (step, loss, zero_flow_loss, ...), or None."""
-        return ablation.training_log(self.profile.name, cell_id(cell), self.results_root, self.seed)
+        return ablation.training_log(self, cell_id(cell))
 
     def logs(self, cells, *profiles) -> dict:
         """{cell: {profile name: training log}} for this profile and `profiles` (e.g. a longer run)."""
@@ -146,12 +145,12 @@ class Experiment:
     # ------------------------------------------------------------------------- other runs
     def seed_runs(self):
         """J&F of every cell that finished under more than one seed (ablation.seed_runs)."""
-        return ablation.seed_runs(self.profile, self.results_root, self.davis_root, self.data_root)
+        return ablation.seed_runs(self)
 
     def longer_runs(self) -> dict:
         """{"<profile>-steps<N>": its merged table} for every longer run of this grid, shortest first."""
         return {name: self.with_profile(name).merge()
-                for name in ablation.longer_runs(self.profile.name, self.results_root, self.seed)}
+                for name in ablation.longer_runs(self)}
 
     def protocol_twin(self):
         """(merged table, profile name) of this grid retrained under the cpu-fair protocol

@@ -33,21 +33,27 @@ def weights_id(path) -> str:
     return digest.hexdigest()[:12]
 
 
-def result_path(profile_name: str, setting: str, results_root="results", kind: str = "json") -> Path:
+def result_path(exp, setting: str, kind: str = "json") -> Path:
+    """<results>/inference/<profile>/<setting>.json (or .<kind>.csv) of an Experiment."""
     suffix = ".json" if kind == "json" else f".{kind}.csv"
-    return Path(results_root) / "inference" / profile_name / f"{setting}{suffix}"
+    return exp.results_root / "inference" / exp.profile.name / f"{setting}{suffix}"
 
 
-def run_setting(checkpoint, root, setting: str, profile_name: str, split: str = "val",
-                device="auto", results_root="results", checkpoints_root="checkpoints",
-                max_frames=None, sequences=None) -> dict:
-    """Propagate, score and store one named setting (or read it back if current); -> its row."""
+def masks_dir(exp, setting: str) -> Path:
+    return exp.checkpoints_root / "inference" / exp.profile.name / setting
+
+
+def run_setting(exp, checkpoint, setting: str, split: str = "val", max_frames=None,
+                sequences=None) -> dict:
+    """Propagate, score and store one named setting on the Experiment's data (or read it back if
+    current); -> its row."""
     from .propagate import evaluate_propagated, propagate_davis
 
     settings = online.named(setting)  # an unknown name fails before anything is written
+    root = exp.benchmark_root()
     key = dict(weights=weights_id(checkpoint), data=str(Path(root).resolve()), split=split,
                setting=settings.record(), max_frames=max_frames, sequences=sequences)
-    path = result_path(profile_name, setting, results_root)
+    path = result_path(exp, setting)
     if path.is_file():
         try:
             row = json.loads(path.read_text())
@@ -55,11 +61,12 @@ def run_setting(checkpoint, root, setting: str, profile_name: str, split: str = 
             raise InputError(f"{path}: not a readable inference result (delete it to recompute)") from None
         if row.get("key") == key:
             return row
-    out = masks_dir(profile_name, setting, checkpoints_root)
+    out = masks_dir(exp, setting)
     if out.exists():  # our own masks of another checkpoint or setting: made again
         shutil.rmtree(out)
     began = time.perf_counter()
-    propagate_davis(str(checkpoint), root, split, out, device, max_frames, sequences, settings=settings)
+    propagate_davis(str(checkpoint), root, split, out, exp.device, max_frames, sequences,
+                    settings=settings)
     seconds = time.perf_counter() - began
     global_df, objects = evaluate_propagated(root, out, split, max_frames, sequences)
     frames = sum(len(list(p.glob("*.png"))) for p in out.iterdir() if p.is_dir())
@@ -68,7 +75,7 @@ def run_setting(checkpoint, root, setting: str, profile_name: str, split: str = 
     row = dict(setting=setting, key=key, **scores,
                seconds=round(seconds, 1), frames=frames, seconds_per_frame=round(seconds / frames, 4),
                finetune_seconds_per_sequence=(round(float(_mean_seconds(tuned)), 2) if tuned.is_file() else None))
-    write_csv(result_path(profile_name, setting, results_root, "objects"), objects, float_format="%.6f")
+    write_csv(result_path(exp, setting, "objects"), objects, float_format="%.6f")
     write_text(path, json.dumps(row, indent=1) + "\n")
     return row
 
@@ -79,34 +86,26 @@ def _mean_seconds(path) -> float:
     return pd.read_csv(path)["seconds"].mean()
 
 
-def masks_dir(profile_name: str, setting: str, checkpoints_root="checkpoints") -> Path:
-    return Path(checkpoints_root) / "inference" / profile_name / setting
-
-
-def run_settings(checkpoint, profile, settings, davis_root=None, data_root="data", **kwargs):
-    """run_setting for each name on the profile's val data (all of a DAVIS root; the profile's
+def run_settings(exp, checkpoint, settings):
+    """run_setting for each name on the Experiment's val data (all of a DAVIS root; the profile's
     first sequences and frames of its built-in benchmark, as the Table 2 grid scores them);
     -> one row per setting (DataFrame)."""
     import pandas as pd
     from tqdm import tqdm
 
-    from .config import get_profile
-    from .data.sources import davis_root_for, evaluation_root
-
-    profile = get_profile(profile) if isinstance(profile, str) else profile
-    root = evaluation_root(profile, davis_root, data_root)
-    if davis_root_for(profile, davis_root) is None:
-        kwargs = dict(max_frames=profile.max_frames, sequences=profile.val_sequences) | kwargs
-    rows = [run_setting(checkpoint, root, name, profile.name, **kwargs)
+    limits = {}
+    if exp.davis_root is None:
+        limits = dict(max_frames=exp.profile.max_frames, sequences=exp.profile.val_sequences)
+    rows = [run_setting(exp, checkpoint, name, **limits)
             for name in tqdm(list(settings), desc="inference settings", unit="setting", disable=None)]
     return pd.DataFrame(rows).drop(columns="key").set_index("setting")
 
 
-def objects(profile_name: str, setting: str, results_root="results"):
+def objects(exp, setting: str):
     """A stored setting's per-object table (J, F, J&F in %), like analysis.per_object."""
     from .compare import objects_from_csv
 
-    path = result_path(profile_name, setting, results_root, "objects")
+    path = result_path(exp, setting, "objects")
     if not path.is_file():
         raise InputError(f"{path}: missing; run notebook 06 or rpmnet.inference.run_setting")
     return objects_from_csv(path)

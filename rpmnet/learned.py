@@ -19,7 +19,7 @@ PAIRS = 10   # consecutive frame pairs per val sequence: enough for a mean, chea
 def mean_flow(model, sequences, device="cpu", pairs: int = PAIRS) -> float:
     """Mean length of row 108's flow (H/4 pixels per frame) over the first `pairs` consecutive
     pairs of each sequence (rpmnet.data.davis.Sequence), the model in eval mode as at inference."""
-    from .propagate import _frame as frame_tensor
+    from .propagate import frame_tensor
 
     model = model.eval().to(device)
     lengths = []

@@ -17,11 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from .config import get_profile, resolve_device
+from .config import REPO, get_profile, resolve_device
 from .errors import InputError
 from .fileio import atomic_path, write_csv
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 
 

@@ -457,7 +457,7 @@ def finetune(model, sequence, first, device, steps: int = 10, lr: float = 1e-4, 
     copy receives gradients. With `scale` < 1 the frames (and frame 0's mask) are resized first,
     as propagation embeds them.
     """
-    from .propagate import _frame, _to_grid, one_hot
+    from .propagate import frame_tensor, one_hot, to_grid
 
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -467,9 +467,9 @@ def finetune(model, sequence, first, device, steps: int = 10, lr: float = 1e-4, 
     tuned = Tuned(model, matching)
     optimizer = torch.optim.Adam(matching.parameters(), lr=lr)
     k = int(first.max())
-    frame0 = _frame(sequence, 0, device, scale)
+    frame0 = frame_tensor(sequence, 0, device, scale)
     full = tuple(frame0.shape[-2:])
-    mask0 = _to_grid(one_hot(first, k, device), full)
+    mask0 = to_grid(one_hot(first, k, device), full)
     n = len(sequence) if n_frames is None else min(n_frames, len(sequence))
     ys, xs = np.nonzero(first)
     center = (ys.mean() * full[0] / first.shape[0], xs.mean() * full[1] / first.shape[1])
@@ -497,8 +497,8 @@ def finetune(model, sequence, first, device, steps: int = 10, lr: float = 1e-4, 
             if n > 1:
                 t = int(rng.integers(1, n))
                 y0, x0, ch, cw = _crop_box(rng, full, FINETUNE_CROP)
-                target = _frame(sequence, t, device, scale)[..., y0:y0 + ch, x0:x0 + cw]
-                reference = _frame(sequence, t - 1, device, scale)[..., y0:y0 + ch, x0:x0 + cw]
+                target = frame_tensor(sequence, t, device, scale)[..., y0:y0 + ch, x0:x0 + cw]
+                reference = frame_tensor(sequence, t - 1, device, scale)[..., y0:y0 + ch, x0:x0 + cw]
                 small = (math.ceil(ch / 4), math.ceil(cw / 4))
                 with torch.no_grad():
                     tf, rf = model.embed(torch.cat([target, reference])).chunk(2)
@@ -521,7 +521,7 @@ def propagate(model, sequence, first, device, n: int, settings: Settings, stats:
     max(1, last_k) frames' features and carried maps are kept as references. stats (a dict),
     if given, receives "finetune_seconds". "Full resolution" is the annotation's size.
     """
-    from .propagate import _frame, _labels, _renormalise, _to_grid, one_hot
+    from .propagate import frame_tensor, hard_labels, one_hot, renormalise, to_grid
 
     if not hasattr(model, "embed") or not hasattr(model, "flow"):
         raise InputError(f"settings {settings.record()} need a model (a checkpoint), not a baseline")
@@ -536,10 +536,10 @@ def propagate(model, sequence, first, device, n: int, settings: Settings, stats:
     k = int(first.max())
     full_res = settings.warp_at == "full"
     with torch.inference_mode():
-        feat0 = model.embed(_frame(sequence, 0, device, scale))
+        feat0 = model.embed(frame_tensor(sequence, 0, device, scale))
         small, full = feat0.shape[-2:], first.shape
         onehot0 = one_hot(first, k, device)
-        map0_small = _to_grid(onehot0, small)
+        map0_small = to_grid(onehot0, small)
         map0 = onehot0 if full_res else map0_small
         keep = settings.last_k if settings.references == "first+last" else 1
         readout_refs = settings.mode == "affinity" or "readout" in designs
@@ -547,7 +547,7 @@ def propagate(model, sequence, first, device, n: int, settings: Settings, stats:
         ref0 = prepare(feat0, map0_small, settings.radius) if readout_refs else None
         history = [(feat0, map0, ref0)]        # (features, carried map, its readout Reference)
         for t in range(1, n):
-            feat = model.embed(_frame(sequence, t, device, scale))
+            feat = model.embed(frame_tensor(sequence, t, device, scale))
             refs = history[-keep:]
             if settings.references != "previous" and refs[0][0] is not feat0:
                 refs = [(feat0, map0, ref0)] + refs
@@ -558,7 +558,7 @@ def propagate(model, sequence, first, device, n: int, settings: Settings, stats:
                 for ref_feat, carried, _ in refs:
                     flow = model.flow(feat, ref_feat)
                     warped.append(warp(carried, _to_full(flow, full) if full_res else flow))
-                soft = _renormalise(sum(warped) / len(warped))
+                soft = renormalise(sum(warped) / len(warped))
                 if "readout" in designs:
                     first_readout = read(feat, [ref0], settings.topk, settings.temperature)
                     if full_res:
@@ -566,14 +566,14 @@ def propagate(model, sequence, first, device, n: int, settings: Settings, stats:
                                                       align_corners=False)
                     soft = fuse(soft, first_readout, settings.fusion, settings.fusion_weight)
             labels = (soft.permute(0, 2, 3, 1).argmax(-1)[0].to(torch.uint8).cpu().numpy()
-                      if full_res else _labels(soft, full))
+                      if full_res else hard_labels(soft, full))
             yield labels
             if settings.carry == "hard":
                 hard = one_hot(labels, k, device)
-                carried = hard if full_res else _to_grid(hard, small)
+                carried = hard if full_res else to_grid(hard, small)
             else:
                 carried = soft
-            ref = prepare(feat, _to_grid(carried, small), settings.radius) \
+            ref = prepare(feat, to_grid(carried, small), settings.radius) \
                 if settings.mode == "affinity" else None
             history = (history + [(feat, carried, ref)])[-keep:]
 

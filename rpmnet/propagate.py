@@ -104,7 +104,7 @@ def one_hot(labels: np.ndarray, k: int, device) -> torch.Tensor:
     return F.one_hot(ids, k + 1).permute(2, 0, 1)[None].float()
 
 
-def _frame(sequence, i: int, device, scale: float = 1.0) -> torch.Tensor:
+def frame_tensor(sequence, i: int, device, scale: float = 1.0) -> torch.Tensor:
     """Frame i as (1, 3, H, W) in [0, 1]; area-resized by `scale` (propagation at a lower
     resolution: the masks are still written, and scored, at the annotation's size)."""
     # [None] after the conversion keeps the strides the embeddings were computed with (the CPU
@@ -116,12 +116,12 @@ def _frame(sequence, i: int, device, scale: float = 1.0) -> torch.Tensor:
     return F.interpolate(frame, size=size, mode="area")
 
 
-def _to_grid(source, small) -> torch.Tensor:
+def to_grid(source, small) -> torch.Tensor:
     """A full-size map area-averaged to the flow's grid (the grid of a scaled frame, too)."""
     return source if source.shape[-2:] == small else F.interpolate(source, size=tuple(small), mode="area")
 
 
-def _labels(soft, full) -> np.ndarray:
+def hard_labels(soft, full) -> np.ndarray:
     """A soft map at H/4 -> full-size ids: bilinear upsampling, then arg-max."""
     # Channels-last, so the arg-max runs over contiguous memory: 10x faster on CPU at 480p
     # than over the strided channel axis, and the same result (ties go to the lower id).
@@ -130,7 +130,7 @@ def _labels(soft, full) -> np.ndarray:
     return up.permute(0, 2, 3, 1).argmax(-1)[0].to(torch.uint8).cpu().numpy()
 
 
-def _renormalise(warped):
+def renormalise(warped):
     """Mass that came from outside the reference image goes to the background."""
     lost = (1 - warped.sum(1, keepdim=True)).clamp_min(0)
     return torch.cat([warped[:, :1] + lost, warped[:, 1:]], 1)
@@ -196,18 +196,18 @@ def propagate_sequence(method, sequence, device="cpu", propagate_from: str = "pr
 def _warp_path(model, sequence, first, device, n, propagate_from, carry, scale=1.0):
     yield first
     k = int(first.max())
-    feat0 = reference_feat = model.embed(_frame(sequence, 0, device, scale))
+    feat0 = reference_feat = model.embed(frame_tensor(sequence, 0, device, scale))
     small, full = feat0.shape[-2:], first.shape
-    map0 = carried = _to_grid(one_hot(first, k, device), small)
+    map0 = carried = to_grid(one_hot(first, k, device), small)
     for t in range(1, n):
-        target_feat = model.embed(_frame(sequence, t, device, scale))
+        target_feat = model.embed(frame_tensor(sequence, t, device, scale))
         warped = model.match(target_feat, reference_feat, carried)
         if propagate_from == "previous+first":
             warped = (warped + model.match(target_feat, feat0, map0)) / 2
-        soft = _renormalise(warped)
-        labels = _labels(soft, full)
+        soft = renormalise(warped)
+        labels = hard_labels(soft, full)
         yield labels
-        carried = soft if carry == "soft" else _to_grid(one_hot(labels, k, device), small)
+        carried = soft if carry == "soft" else to_grid(one_hot(labels, k, device), small)
         reference_feat = target_feat  # the next step's reference: never embedded twice
 
 

@@ -35,7 +35,9 @@ def _ablate(tmp_path, *args):
 
 def test_killed_grid_resumes_only_the_missing_cells_and_merges(tmp_path):
     ensure_benchmark("smoke", root=tmp_path / "data")  # the tiny built-in benchmark
-    first, second = (ablation.result_path("smoke", c, tmp_path / "results") for c in CELLS)
+    exp = Experiment("smoke", device="cpu", results_root=tmp_path / "results",
+                     checkpoints_root=tmp_path / "checkpoints", data_root=tmp_path / "data")
+    first, second = (exp.cell_path(c) for c in CELLS)
 
     run = _ablate(tmp_path, "--cells", ",".join(CELLS))
     deadline = time.monotonic() + 240
@@ -55,7 +57,7 @@ def test_killed_grid_resumes_only_the_missing_cells_and_merges(tmp_path):
     row = json.loads(second.read_text())
     assert row["cell"] == CELLS[1] and row["train_steps"] == 3 and 0 <= row["J&F-Mean"] <= 100
     for kind in ("objects", "frames", "train"):
-        assert ablation.result_path("smoke", CELLS[1], tmp_path / "results", kind).is_file()
+        assert exp.cell_path(CELLS[1], kind).is_file()
 
     table = pd.read_csv(tmp_path / "results" / "table2_smoke.csv")
     assert list(table.columns) == list(ablation.COLUMNS)
@@ -69,31 +71,27 @@ def test_killed_grid_resumes_only_the_missing_cells_and_merges(tmp_path):
     assert np.allclose(table.loss_ratio, table.train_loss / table.zero_flow_loss, rtol=1e-4)
 
     # Another seed is another experiment beside this one: seed 0's results and work stay.
-    roots = dict(results_root=tmp_path / "results", checkpoints_root=tmp_path / "checkpoints",
-                 data_root=tmp_path / "data")
-    seed0 = second.read_bytes()
-    rows = ablation.run_ablation("smoke", cells=[CELLS[1]], seed=1, device="cpu", **roots)
-    other = ablation.result_path("smoke", CELLS[1], tmp_path / "results", seed=1)
+    seed0, seed1 = second.read_bytes(), exp.replace(seed=1)
+    rows = seed1.run_grid(cells=[CELLS[1]])
+    other = seed1.cell_path(CELLS[1])
     assert other.parent.name == "smoke-seed1" and other != second
     assert rows.seed.tolist() == [1] and json.loads(other.read_text())["seed"] == 1
     assert second.read_bytes() == seed0
     for seed in (0, 1):
-        work = ablation.work_dir("smoke", CELLS[1], tmp_path / "checkpoints", seed)
+        work = exp.replace(seed=seed).work_dir(CELLS[1])
         assert json.loads((work / "experiment.json").read_text())["seed"] == seed
         # A finished cell keeps its weights but not its resume state (3x their size on disk).
         assert (work / "final.pt").is_file() and not (work / "last.pt").exists()
     # Masks lost later are propagated again from final.pt, without training again.
-    work = ablation.work_dir("smoke", CELLS[1], tmp_path / "checkpoints", 1)
+    work = seed1.work_dir(CELLS[1])
     trained = (work / "final.pt").stat().st_mtime_ns
     shutil.rmtree(next(p for p in (work / "masks").iterdir() if p.is_dir()))
-    assert ablation.masks("smoke", CELLS[1], seed=1, device="cpu", checkpoints_root=tmp_path / "checkpoints",
-                          data_root=tmp_path / "data") == work / "masks"
+    assert seed1.masks(CELLS[1]) == work / "masks"
     assert (work / "final.pt").stat().st_mtime_ns == trained and not (work / "last.pt").exists()
-    merged = ablation.merge("smoke", tmp_path / "results", seed=1, data_root=tmp_path / "data",
-                            checkpoints_root=tmp_path / "checkpoints")
+    merged = seed1.merge()
     assert merged.cell.tolist() == [CELLS[1]]
     assert (tmp_path / "results" / "table2_smoke-seed1.csv").is_file()
-    spread = ablation.seed_runs("smoke", tmp_path / "results", data_root=tmp_path / "data")
+    spread = exp.seed_runs()
     assert spread.index.tolist() == [CELLS[1]]  # the only cell that ran under two seeds
     assert spread.loc[CELLS[1], "seed 1"] == rows["J&F-Mean"][0]
     both = [spread.loc[CELLS[1], "seed 0"], rows["J&F-Mean"][0]]
@@ -102,21 +100,22 @@ def test_killed_grid_resumes_only_the_missing_cells_and_merges(tmp_path):
 
 
 def test_baseline_cell_is_written_once_and_reused(tmp_path, capsys):
-    roots = dict(results_root=tmp_path / "r", checkpoints_root=tmp_path / "c", data_root=tmp_path / "d")
-    rows = ablation.run_ablation("smoke", cells=["copy-first"], device="cpu", **roots)
-    path = ablation.result_path("smoke", "copy-first", tmp_path / "r")
+    experiment = Experiment("smoke", device="cpu", results_root=tmp_path / "r",
+                            checkpoints_root=tmp_path / "c", data_root=tmp_path / "d")
+    rows = experiment.run_grid(cells=["copy-first"])
+    path = experiment.cell_path("copy-first")
     stamp = path.stat().st_mtime_ns
-    again = ablation.run_ablation("smoke", cells=["copy-first"], device="cpu", **roots)
+    again = experiment.run_grid(cells=["copy-first"])
     assert path.stat().st_mtime_ns == stamp and "copy-first: skipped" in capsys.readouterr().err
     assert again.equals(rows) and rows["train_steps"].tolist() == [0]
     # A different seed, or a benchmark from another generator version, is another experiment.
-    stored = dict(results_root=tmp_path / "r", data_root=tmp_path / "d")
-    assert ablation.finished("smoke", "copy-first", **stored) is not None
-    assert ablation.finished("smoke", "copy-first", seed=1, **stored) is None
+    assert experiment.finished("copy-first") is not None
+    assert experiment.replace(seed=1).finished("copy-first") is None
     manifest = tmp_path / "d" / "synthetic-smoke" / "synthetic.json"
-    manifest.write_text(manifest.read_text().replace('"format": ', '"format": 9'))
-    assert ablation.finished("smoke", "copy-first", **stored) is None
-    experiment = Experiment("smoke", results_root=tmp_path / "r", data_root=tmp_path / "d")
+    original = manifest.read_text()
+    manifest.write_text(original.replace('"format": ', '"format": 9'))
+    assert experiment.finished("copy-first") is None
+    manifest.write_text(original)
     frames = experiment.per_frame("copy-first")
     assert frames.frame.str.len().eq(5).all() and frames.J.between(0, 100).all()
     attributes, source = experiment.attribute_scores(["copy-first"])
@@ -224,21 +223,21 @@ def test_merge_keeps_training_logs_and_their_final_losses(tmp_path):
     checkpoints/ and reports the loss of the last 10% of steps against the zero-flow loss."""
     cell, results, checkpoints = CELLS[0], tmp_path / "r", tmp_path / "c"
     ensure_benchmark("smoke", root=tmp_path / "d")
-    row = dict(cell=cell, **ablation._wanted(ablation.get_profile("smoke"), cell, None, 0, tmp_path / "d"),
-               **{k: 1.0 for k in ablation.SCORES})
-    path = ablation.result_path("smoke", cell, results)
+    exp = Experiment("smoke", results_root=results, checkpoints_root=checkpoints, data_root=tmp_path / "d")
+    row = dict(cell=cell, **ablation._wanted(exp, cell), **{k: 1.0 for k in ablation.SCORES})
+    path = exp.cell_path(cell)
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(row))
-    log = ablation.work_dir("smoke", cell, checkpoints) / "log.csv"
+    log = exp.work_dir(cell) / "log.csv"
     log.parent.mkdir(parents=True)
     steps = np.arange(20)
     pd.DataFrame(dict(step=steps, loss=np.where(steps >= 18, 0.5, 9.0), zero_flow_loss=2.0, lr=1e-3,
                       seconds=steps)).to_csv(log, index=False)
-    table = ablation.merge("smoke", results, data_root=tmp_path / "d", checkpoints_root=checkpoints)
-    assert ablation.result_path("smoke", cell, results, "train").read_text() == log.read_text()
+    table = exp.merge()
+    assert exp.cell_path(cell, "train").read_text() == log.read_text()
     assert table.loc[0, ["train_loss", "zero_flow_loss", "loss_ratio"]].tolist() == [0.5, 2.0, 0.25]
     log.unlink()  # the kept copy is enough from now on (a fresh clone has no checkpoints)
-    again = ablation.merge("smoke", results, data_root=tmp_path / "d", checkpoints_root=checkpoints)
+    again = exp.merge()
     assert again.loss_ratio.tolist() == [0.25]
 
 
@@ -283,13 +282,14 @@ def test_committed_cpu_table_is_the_merge_of_its_committed_cells():
     table = pd.read_csv(REPO / "results" / "table2_cpu.csv")
     assert list(table.columns) == list(ablation.COLUMNS)
     assert list(table.cell) == [*ablation.BASELINES, *table2().cell]
+    exp = Experiment("cpu", results_root=REPO / "results")
     for _, row in table.iterrows():
-        stored = json.loads(ablation.result_path("cpu", row.cell, REPO / "results").read_text())
+        stored = json.loads(exp.cell_path(row.cell).read_text())
         # Still current: a change to the profiles or assumptions would make every rerun redo it.
         assert stored["settings"] == ablation.settings_id(get_profile("cpu")), row.cell
         for key in ("J-Mean", "F-Mean", "J&F-Mean", "J-Decay", "train_steps", "parameters", "seed"):
             assert row[key] == pytest.approx(stored[key]), (row.cell, key)
-        losses = ablation.training_losses("cpu", row.cell, REPO / "results")
+        losses = ablation.training_losses(exp, row.cell)
         if row.cell in ablation.BASELINES:
             assert np.isnan(row.loss_ratio) and np.isnan(losses["loss_ratio"])
         else:
@@ -320,14 +320,14 @@ def test_a_longer_profile_reruns_cells_beside_the_original_on_the_same_data(tmp_
     for bad in ("smoke-steps0", "smoke-stepsx", "nope-steps3", "smoke-steps2-steps3"):
         with pytest.raises(InputError, match=f"unknown profile '{bad}'"):
             get_profile(bad)
-    roots = dict(results_root=tmp_path / "r", checkpoints_root=tmp_path / "c", data_root=tmp_path / "d")
-    rows = ablation.run_ablation("smoke-steps4", cells=["resnet18-standard-l1-d1"], device="cpu", **roots)
+    exp = Experiment("smoke-steps4", device="cpu", results_root=tmp_path / "r",
+                     checkpoints_root=tmp_path / "c", data_root=tmp_path / "d")
+    rows = exp.run_grid(cells=["resnet18-standard-l1-d1"])
     assert rows.train_steps.tolist() == [4] and rows.data.tolist() == ["synthetic-smoke"]
     assert [p.name for p in (tmp_path / "d").iterdir() if not p.name.startswith(".")] == ["synthetic-smoke"]
-    assert ablation.result_path("smoke-steps4", "resnet18-standard-l1-d1", tmp_path / "r").is_file()
-    assert not ablation.folder("smoke", tmp_path / "r").exists()
-    assert ablation.finished("smoke", "resnet18-standard-l1-d1", results_root=tmp_path / "r",
-                             data_root=tmp_path / "d") is None
+    assert exp.cell_path("resnet18-standard-l1-d1").is_file()
+    assert not exp.with_profile("smoke").folder.exists()
+    assert exp.with_profile("smoke").finished("resnet18-standard-l1-d1") is None
 
 
 def test_longer_training_compares_the_same_cells_on_the_same_data(tmp_path):
@@ -349,9 +349,10 @@ def test_longer_training_compares_the_same_cells_on_the_same_data(tmp_path):
     for name in ("table2_cpu-steps2400.csv", "table2_cpu-steps1200.csv", "table2_cpu-steps2400-seed1.csv",
                  "table2_cpu-stepsx.csv", "table2_cpu.csv"):
         (tmp_path / name).write_text("cell\n")
-    assert ablation.longer_runs("cpu", tmp_path) == ["cpu-steps1200", "cpu-steps2400"]
-    assert ablation.longer_runs("cpu", tmp_path, seed=1) == ["cpu-steps2400"]
-    assert ablation.longer_runs("quick", tmp_path) == []
+    cpu = Experiment("cpu", results_root=tmp_path)
+    assert ablation.longer_runs(cpu) == ["cpu-steps1200", "cpu-steps2400"]
+    assert ablation.longer_runs(cpu.replace(seed=1)) == ["cpu-steps2400"]
+    assert ablation.longer_runs(cpu.with_profile("quick")) == []
 
 
 def test_longer_learning_figure_draws_both_runs_of_each_cell():

@@ -24,7 +24,6 @@ def test_paths_follow_the_ablation_layout(tmp_path):
     for kind, suffix in (("json", ".json"), ("objects", ".objects.csv"), ("frames", ".frames.csv"),
                          ("train", ".train.csv")):
         assert exp.cell_path(CELL, kind) == exp.folder / f"{CELL}{suffix}"
-        assert exp.cell_path(CELL, kind) == ablation.result_path("smoke", CELL, tmp_path / "r", kind, 2)
     # a ModelConfig is the same cell as its id
     assert exp.cell_path(ModelConfig("resnet18", "deformable", 3, 1)) == exp.cell_path(CELL)
     assert exp.work_dir(CELL) == tmp_path / "c" / "table2" / "smoke-seed2" / CELL

@@ -166,7 +166,7 @@ def test_protocol_comparison_pairs_each_cell_with_its_old_run_and_the_baseline(t
     objects = [f"s{i}_1" for i in range(6)]
 
     def store(profile, name, j):   # official per-object CSV: J and F as fractions
-        path = ablation.result_path(profile, name, tmp_path, "objects")
+        path = Experiment(profile, results_root=tmp_path).cell_path(name, "objects")
         path.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame({"Sequence": objects, "J-Mean": j, "F-Mean": j}).to_csv(path, index=False)
 

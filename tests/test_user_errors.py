@@ -127,16 +127,16 @@ def resize_frame(w: World) -> Path:
 def damaged_cell(w: World) -> list:
     """results/table2/<profile>/zero-flow.json with a merge conflict, beside a good copy-first."""
     from rpmnet import ablation
-    from rpmnet.config import get_profile
+    from rpmnet.experiment import Experiment
 
-    profile = get_profile("smoke")
+    exp = Experiment("smoke", str(w.davis))
     for cell in ("copy-first", "zero-flow"):
-        row = dict(cell=cell, **ablation._wanted(profile, cell, str(w.davis), 0, "data"))
+        row = dict(cell=cell, **ablation._wanted(exp, cell))
         row.update({"J&F-Mean": 50.0, "J-Mean": 50.0, "F-Mean": 50.0})
-        path = ablation.result_path("smoke", cell, "results", seed=0)
+        path = exp.cell_path(cell)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(row))
-    path = ablation.result_path("smoke", "zero-flow", "results", seed=0)
+    path = exp.cell_path("zero-flow")
     path.write_text("<<<<<<< HEAD\n" + path.read_text() + "\n=======\n{}\n>>>>>>> other\n")
     return path
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..config import REPO
 from ..errors import InputError
 
-REPO = Path(__file__).resolve().parents[2]
 # The project's shared data folder sits beside the checkout (../shared/davis2016).
 SHARED_DAVIS2016 = REPO.parent / "shared" / "davis2016"
 TRAIN_VIDEOS = "train-videos"  # DAVIS-2016 train sequences as video files (see its README)

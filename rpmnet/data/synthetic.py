@@ -413,9 +413,9 @@ def generate(out, seed: int = 0, size=(240, 432), sequences: int = 12, frames: i
 def ensure_benchmark(profile="quick", root="data") -> Path:
     """data/synthetic-<profile>/ at the profile's size, generated with seed 0 if missing (a derived
     profile such as cpu-steps2400 uses its base profile's)."""
-    from ..config import Profile, get_profile
+    from ..config import get_profile
 
-    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    profile = get_profile(profile)
     return generate(Path(root) / f"synthetic-{profile.data_name}", seed=0, size=profile.synth_size,
                     sequences=profile.synth_sequences, frames=profile.synth_frames)
 

@@ -21,21 +21,17 @@ REAL_CLIP, REAL_START, REAL_END = "bikes.mp4", 80, 136
 def training_config(run, **changes):
     """rpmnet.train.TrainConfig of the default model (profile.backbone, deformable) with its
     data under the notebook's data_dir and its checkpoints in checkpoints_dir/<profile>/default."""
-    from ..data.sources import training_sources
     from ..train import TrainConfig
 
-    data = training_sources(run.profile, run.davis_root, run.data_dir)
+    data = run.experiment.training_sources()
     values = dict(profile=run.profile.name, data=data, seed=run.seed, device=str(run.device),
                   out=str(run.checkpoints_dir / run.profile.name / "default"))
     return TrainConfig(**{**values, **changes})
 
 
 def benchmark_root(run) -> Path:
-    """The DAVIS-layout root of a run: davis_root, or the built-in benchmark under data_dir
-    (generated on first use)."""
-    from ..ablation import benchmark_root as root
-
-    return root(run.profile, run.davis_root, run.data_dir)
+    """The DAVIS-layout root of a run's experiment (the built-in benchmark is made on first use)."""
+    return run.experiment.benchmark_root()
 
 
 def data_sheet(run, sequences: int = 8, frames: int = 6):
@@ -334,7 +330,7 @@ def protocol_screen():
     same whatever the notebook's profile): (table, folder of the runs' logs)."""
     import pandas as pd
 
-    from ..ablation import REPO
+    from ..config import REPO
 
     folder = REPO / "results"
     return pd.read_csv(folder / "protocol_screen.csv"), folder / "protocol_screen"
