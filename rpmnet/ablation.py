@@ -316,8 +316,8 @@ def keep_log(profile_name, cell, results_root="results", checkpoints_root="check
 
 
 def training_losses(profile_name, cell, results_root="results", seed=0) -> dict:
-    """The cell's final training losses (train.final_losses of its stored log); NaN if none."""
-    from .train import final_losses
+    """The cell's final training losses (runfolder.final_losses of its stored log); NaN if none."""
+    from .runfolder import final_losses
 
     log = training_log(profile_name, cell, results_root, seed)
     return dict.fromkeys(LOSSES, float("nan")) if log is None else final_losses(log)

@@ -173,7 +173,7 @@ def test_bad_checkpoints_and_config_exit_2(bench, tmp_path, capsys):
 def test_config_file_and_flags(bench, tmp_path):
     import argparse
 
-    from rpmnet.train import add_cli, config_from_args
+    from rpmnet.train_cli import add_cli, config_from_args
 
     config = tmp_path / "run.json"
     config.write_text('{"steps": 7, "lr": 0.01, "profile": "smoke", "amp": "off"}')
