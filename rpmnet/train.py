@@ -35,8 +35,8 @@ from .guard import clean_leftovers
 from .loss import losses
 from .parallel import broadcast_buffers, is_main, mean_over_ranks, num_threads, process_group
 from .runfolder import LEFTOVERS, RUN_FILES, CsvLog, check_resumable, run_folder
-from .settings import boolean, integer, optional, real, setting, strings
-from .settings import must_match as _must_match
+from .settings import boolean, integer, must_match, optional, real, setting, strings
+
 
 @dataclass
 class TrainConfig:
@@ -147,7 +147,7 @@ class TrainConfig:
                            self.norm or "batchnorm")
 
 
-MUST_MATCH = _must_match(TrainConfig)   # what rpmnet.runfolder.check_resumable compares
+MUST_MATCH = must_match(TrainConfig)   # what rpmnet.runfolder.check_resumable compares
 
 WARMUP = 0.05   # ASSUMPTION 10: the share of the steps the cosine schedule warms up over
 
