@@ -307,8 +307,8 @@ def keep_log(exp, cell) -> bool:
 
 
 def training_losses(exp, cell) -> dict:
-    """The cell's final training losses (train.final_losses of its stored log); NaN if none."""
-    from .train import final_losses
+    """The cell's final training losses (runfolder.final_losses of its stored log); NaN if none."""
+    from .runfolder import final_losses
 
     log = training_log(exp, cell)
     return dict.fromkeys(LOSSES, float("nan")) if log is None else final_losses(log)

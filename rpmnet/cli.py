@@ -16,7 +16,7 @@ from .errors import InputError
 # name -> (module, one-line help)
 COMMANDS = {
     "synth": ("rpmnet.data.synthetic", "write the built-in DAVIS-layout benchmark"),
-    "train": ("rpmnet.train", "self-supervised training (reconstruct a frame from its neighbour)"),
+    "train": ("rpmnet.train_cli", "self-supervised training (reconstruct a frame from its neighbour)"),
     "propagate": ("rpmnet.propagate", "propagate first-frame masks through a DAVIS-layout split"),
     "evaluate": ("rpmnet.evaluate", "official DAVIS-2017 semi-supervised J/F of a results folder"),
     "ablate": ("rpmnet.ablation", "the Table 2 grid: train, propagate, evaluate every cell"),

@@ -50,14 +50,14 @@ def onset(log, below: float = 0.95, window: int = 20):
 
 def runs_table(folders):
     """One row per finished training run (a folder with final.pt and log.csv): its settings, its
-    loss ratio over the last 10% of steps (train.final_losses), the step it started to beat the
+    loss ratio over the last 10% of steps (runfolder.final_losses), the step it started to beat the
     zero flow, and its seconds. How the protocol candidates were compared."""
     from pathlib import Path
 
     import pandas as pd
 
     from .checkpoint import load
-    from .train import final_losses
+    from .runfolder import final_losses
 
     rows = []
     for folder in map(Path, folders):

@@ -27,8 +27,7 @@ def deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilatio
     image read zeros. backend: "fast" (ours), "torchvision", or "auto" = ours on CPU and
     torchvision's native kernel on CUDA (ours is not measured there; force it with "fast").
     """
-    if backend not in BACKENDS:
-        raise InputError(f"deform_conv2d: backend {backend!r} unknown; use one of {BACKENDS}")
+    check_backend(backend)
     stride = _pair(stride, "stride", 1)
     padding = _pair(padding, "padding", 0)
     dilation = _pair(dilation, "dilation", 1)
@@ -43,6 +42,11 @@ def deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilatio
            if _mix_first(input.shape, weight.shape, offset.shape, groups, offset_groups)
            else _sample_then_mix(input, grid, weight, mask, groups))
     return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def check_backend(backend) -> None:
+    if backend not in BACKENDS:
+        raise InputError(f"deform_conv2d: backend {backend!r} unknown; use one of {BACKENDS}")
 
 
 def warp(source, flow):

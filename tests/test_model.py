@@ -8,6 +8,7 @@ from torch import nn
 
 import rpmnet
 from rpmnet.config import BACKBONES, ModelConfig, table2
+from rpmnet.errors import InputError
 from rpmnet.model.matching import DeformConv, Matching, Warp
 from rpmnet.model.rpmnet import RPMNet
 from rpmnet.model.table1 import architecture_table, parameter_table
@@ -125,6 +126,35 @@ def test_matching_exposes_offsets_and_sampling_points():
     assert none == [None] * 3
     assert dilated.sampling_points(none, 4, 5)[0][0].tolist() == [-2.0, -1.0]
 
+
+
+def test_the_deform_backend_is_the_models_attribute_and_changes_no_weights():
+    """bench train's "torchvision_deform" variant: rows 106-108 on torchvision's kernel through
+    RPMNet.set_deform_backend; the same flow to float32 rounding, the same state_dict."""
+    torch.manual_seed(0)
+    net = RPMNet("resnet18").eval()
+    with torch.no_grad():
+        for layer in net.matching.layers:   # offsets that move the taps, so the kernels sample
+            layer.offset.weight.normal_(std=0.05)
+            layer.offset.bias.normal_(std=0.5)
+        net.matching.layers[-1].weight.normal_(std=0.05)
+    target, reference = torch.rand(1, 32, 12, 10), torch.rand(1, 32, 12, 10)
+    keys = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.no_grad():
+        auto = net.flow(target, reference)
+        assert net.set_deform_backend("torchvision") is net
+        assert [layer.backend for layer in net.matching.layers] == ["torchvision"] * 3
+        theirs = net.flow(target, reference)
+    assert auto.abs().max() > 1e-3
+    torch.testing.assert_close(theirs, auto, atol=1e-5, rtol=1e-5)
+    state = net.state_dict()
+    assert state.keys() == keys.keys() and all(torch.equal(state[k], keys[k]) for k in keys)
+    with pytest.raises(InputError, match="backend 'cuda' unknown"):
+        net.set_deform_backend("cuda")
+    net.matching.layers[1].backend = "bogus"   # what forward reads, unchecked: the op refuses it
+    with pytest.raises(InputError, match="backend 'bogus' unknown"):
+        net.flow(target, reference)
+    Matching("standard").set_deform_backend("fast")   # no deformable layer: nothing to set
 
 @pytest.mark.parametrize("hw", [(100, 150), (101, 153), (64, 128), (7, 5)])
 def test_embedding_is_quarter_size_rounded_up(small, hw):

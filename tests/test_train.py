@@ -173,7 +173,7 @@ def test_bad_checkpoints_and_config_exit_2(bench, tmp_path, capsys):
 def test_config_file_and_flags(bench, tmp_path):
     import argparse
 
-    from rpmnet.train import add_cli, config_from_args
+    from rpmnet.train_cli import add_cli, config_from_args
 
     config = tmp_path / "run.json"
     config.write_text('{"steps": 7, "lr": 0.01, "profile": "smoke", "amp": "off"}')
@@ -182,6 +182,43 @@ def test_config_file_and_flags(bench, tmp_path):
     cfg = config_from_args(parser.parse_args(["--config", str(config), "--lr", "0.02"])).resolved()
     assert (cfg.steps, cfg.lr, cfg.amp, cfg.profile) == (7, 0.02, False, "smoke")
     assert (cfg.crop, cfg.batch_size, cfg.backbone) == (64, 2, "resnet18")   # the smoke profile's
+
+
+def test_cli_options_and_config_keys_are_the_train_config_fields(tmp_path, capsys):
+    """One list of settings: every TrainConfig field is an option with its help and a config-file
+    key, and MUST_MATCH comes from the fields' must_match flags."""
+    import argparse
+    import dataclasses
+    import json
+
+    from rpmnet.train import MUST_MATCH, TrainConfig
+    from rpmnet.train_cli import add_cli, read_config_file
+
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    parser = argparse.ArgumentParser()
+    add_cli(parser)
+    options = {a.option_strings[-1]: a for a in parser._actions}
+    assert [o for o in options if o not in ("--help", "--config", "--resume", "--force")] == \
+        ["--" + name.replace("_", "-") for name in fields]
+    assert all(options["--" + name.replace("_", "-")].help for name in fields)
+    assert MUST_MATCH == tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["must_match"])
+    assert set(MUST_MATCH) == {"backbone", "matching", "layers", "dilation", "data", "crop", "gap", "max_gap",
+                               "batch_size", "lr", "weight_decay", "loss", "color_space", "seed", "norm",
+                               "lr_schedule", "flow_init", "init_from"}   # what a resume may not change
+    config = tmp_path / "all.json"   # a key per setting, each read back as its value
+    values = {k: v for k, v in dataclasses.asdict(TrainConfig(profile="smoke").resolved()).items()
+              if v is not None or k in ("max_gap", "amp", "channels_last", "threads")}
+    config.write_text(json.dumps({**values, "data": ["a", "b"], "init_from": "warm.pt"}))
+    assert read_config_file(config) == {**values, "data": ["a", "b"], "init_from": "warm.pt"}
+    assert len(values) + 2 == len(fields)
+    config.write_text('{"bogus": 1}')
+    with pytest.raises(InputError, match="allowed: " + ", ".join(fields) + "$"):
+        read_config_file(config)
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--help"])
+    assert done.value.code == 0
+    shown = capsys.readouterr().out
+    assert all(f"--{name.replace('_', '-')}" in shown for name in fields) and "5% linear warm-up" in shown
 
 
 def test_speed_settings_train_the_same_model(bench, tmp_path):

@@ -10,14 +10,12 @@ with other jobs slows them all alike: read the ratios, not the seconds.
 
 The learning-curve check trains each variant `--loss-steps` steps (resnet18, crop 128, batch 8,
 seed 0: the same batches for all) on the `cpu` profile's built-in benchmark and puts its
-end-of-run loss ratio (rpmnet.train.final_losses) beside fp32's. A variant that computes the
+end-of-run loss ratio (rpmnet.runfolder.final_losses) beside fp32's. A variant that computes the
 same as another (only the threads differ, or only the deformable kernel) shares that one's run:
 `loss_run` names it.
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import statistics
 import tempfile
@@ -28,11 +26,9 @@ import torch
 import torchvision
 from tqdm import tqdm
 
-from .. import ops
 from ..config import ModelConfig, resolve_device
 from ..errors import InputError
 from ..fileio import write_csv
-from ..model import matching
 
 # name -> (TrainConfig speed fields, deform_conv2d backend of the matching module). "fp32" is
 # today's step: what `rpmnet train` does on CPU without speed flags.
@@ -69,17 +65,6 @@ def add_cli(parser):
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 
 
-@contextlib.contextmanager
-def deform_backend(name: str):
-    """Make rows 106-108 use one deform_conv2d backend (the model exposes no switch)."""
-    original = matching.deform_conv2d
-    matching.deform_conv2d = functools.partial(ops.deform_conv2d, backend=name)
-    try:
-        yield
-    finally:
-        matching.deform_conv2d = original
-
-
 def parse_setup(text: str) -> tuple[str, int, int]:
     try:
         backbone, size, batch = text.split("/")
@@ -98,7 +83,8 @@ def _step(variant: str, nets: dict, backbone: str, size: int, batch: int, device
     Adam state is 1 GB a copy."""
     from ..loss import losses
     from ..model.rpmnet import RPMNet
-    from ..train import StepSettings, TrainConfig, num_threads
+    from ..parallel import num_threads
+    from ..train import StepSettings, TrainConfig
 
     fields, backend = VARIANTS[variant]
     settings = StepSettings.of(TrainConfig(**fields), device)
@@ -114,8 +100,9 @@ def _step(variant: str, nets: dict, backbone: str, size: int, batch: int, device
                          for f in (frames[..., 8:, 8:], frames[..., :-8, :-8]))   # an 8-pixel shift
 
     def step():
+        net.set_deform_backend(backend)   # variants share the net: each sets its own backend
         with num_threads(fields.get("threads")):
-            with deform_backend(backend), settings.autocast(device):
+            with settings.autocast(device):
                 loss, _ = losses(model, target, reference)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -162,7 +149,8 @@ def loss_run_of(variant: str) -> str:
 def loss_ratio_end(variant: str, steps: int, device, root, threads=None) -> float:
     """End-of-run loss ratio of `steps` training steps of LOSS_SETUP with the variant's settings
     (and `threads`, if given: how fast the check runs, not what it computes)."""
-    from ..train import TrainConfig, final_losses, train
+    from ..runfolder import final_losses
+    from ..train import TrainConfig, train
 
     fields, _ = VARIANTS[variant]
     fields = {**fields, "threads": threads} if threads else fields

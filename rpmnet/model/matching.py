@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
-from ..ops import deform_conv2d, tap_grid, warp
+from ..ops import check_backend, deform_conv2d, tap_grid, warp
 
 IN_CHANNELS = 64                                        # row IM1: 32 target + 32 reference
 WIDTHS = {1: (2,), 3: (32, 16, 2), 5: (32, 32, 16, 16, 2)}   # ASSUMPTION 8; 3 = rows 106-108
@@ -38,11 +38,14 @@ class DeformConv(nn.Conv2d):
         self.offset = nn.Conv2d(inplanes, 2 * KERNEL * KERNEL, KERNEL, padding=1)
         nn.init.zeros_(self.offset.weight)
         nn.init.zeros_(self.offset.bias)
+        # which ops.deform_conv2d kernel computes it: how, not what, so a plain attribute (not in
+        # the state_dict); Matching.set_deform_backend
+        self.backend = "auto"
 
     def forward(self, x):
         offset = self.offset(x)    # (B, 18, h, w): (dy, dx) per tap, taps in row-major order
         return deform_conv2d(x, offset, self.weight, self.bias, padding=self.padding,
-                             dilation=self.dilation), offset
+                             dilation=self.dilation, backend=self.backend), offset
 
 
 LAYERS = {"deformable": DeformConv, "standard": Conv, "dilated": Conv}
@@ -79,6 +82,14 @@ class Matching(nn.Module):
             nn.init.zeros_(last.weight)
         else:
             nn.init.normal_(last.weight, std=1e-3)
+
+    def set_deform_backend(self, backend: str = "auto") -> None:
+        """The ops.deform_conv2d backend of the deformable rows 106-108 ("auto", "fast",
+        "torchvision"): the same function to float32 rounding, at another speed (bench train)."""
+        check_backend(backend)
+        for layer in self.layers:
+            if isinstance(layer, DeformConv):
+                layer.backend = backend
 
     def forward(self, x, return_offsets: bool = False):
         """Flow (B, 2, h, w); with return_offsets also the offsets each layer used (None for a

@@ -41,6 +41,12 @@ class RPMNet(nn.Module):
     def from_config(cls, cfg: ModelConfig) -> "RPMNet":
         return cls(**dataclasses.asdict(cfg))
 
+    def set_deform_backend(self, backend: str = "auto") -> "RPMNet":
+        """Run rows 106-108 on one ops.deform_conv2d backend (Matching.set_deform_backend);
+        the weights, the state_dict and the checkpoints stay as they are."""
+        self.matching.set_deform_backend(backend)
+        return self
+
     def embed(self, frames):
         """Frames (B, 3, H, W), RGB in [0, 1] -> features (B, 32, ceil(H/4), ceil(W/4))."""
         _finite(frames, "frames")

