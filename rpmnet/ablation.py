@@ -193,6 +193,7 @@ def _train(exp, cell, work, steps=None) -> Path:
                              layers=cfg.layers, dilation=cfg.dilation, data=data,
                              steps=steps or profile.steps_for(cfg.backbone), seed=exp.seed,
                              device=str(resolve_device(exp.device)), out=str(work.resolve()),
+                             threads=profile.threads,
                              init_from=None if init_from is None else str(init_from)),
                  resume=True)
 
@@ -402,10 +403,10 @@ def _log(text: str) -> None:
     tqdm.write(f"rpmnet ablate: {text}", file=sys.stderr)
 
 
-def merge(exp):
+def merge(exp, write: bool = True):
     """The finished cells of one experiment (profile, data, seed) -> results/table2_<profile>.csv
-    (baselines first, then the paper's order); -> that DataFrame. Cells stored from other data,
-    seed or step counts are left out (and named)."""
+    (baselines first, then the paper's order; not written with write=False); -> that DataFrame.
+    Cells stored from other data, seed or step counts are left out (and named)."""
     import pandas as pd
 
     order = [*BASELINES, *table2().cell]
@@ -416,14 +417,15 @@ def merge(exp):
         _log(f"merge: left out {', '.join(other)} (stored from other data, benchmark, seed or steps)")
     rows = [r for r in rows.values() if r is not None]
     for row in rows:  # a log left in checkpoints/ by a run of older code is kept now
-        if row["cell"] not in BASELINES and not result_path(exp, row["cell"], "train").is_file():
+        if write and row["cell"] not in BASELINES and not result_path(exp, row["cell"], "train").is_file():
             keep_log(exp, row["cell"])
         row.update({k: round(v, 6) for k, v in training_losses(exp, row["cell"]).items()})
     if not rows:
         raise InputError(f"{folder(exp)}: no finished cells for {data_label(exp)}, seed {exp.seed}; "
                          f"run `{exp.command()}` first")
     table = _typed(pd.DataFrame(rows))
-    write_csv(merged_path(exp), table)
+    if write:
+        write_csv(merged_path(exp), table)
     return table
 
 

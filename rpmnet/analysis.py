@@ -431,3 +431,61 @@ def protocol_comparison(old, new, names, objects, baseline="zero-flow"):
                              **{(f"- {label}", k): d[k] for k in ("mean", "low", "high", "sequences")},
                              (f"- {label}", "verdict"): compare.verdict(d["low"], d["high"])}
     return pd.concat([table, pd.DataFrame.from_dict(margins, orient="index")], axis=1)
+
+
+# ------------------------------------------------------------------ intervals on Table 2's claims
+def _seed_summary(seeds, cell) -> dict:
+    """Seed runs of one cell (ablation.seed_runs): how many, their mean and range; empty if one."""
+    if seeds is None or seeds.empty or cell not in seeds.index:
+        return {}
+    runs = seeds.loc[cell].drop(["mean", "range"]).dropna()
+    return dict(seeds=len(runs), seed_mean=float(runs.mean()), seed_range=float(runs.max() - runs.min()))
+
+
+def column_margins(table, objects: dict, seeds=None):
+    """"Deformable matching wins its column", measured: per backbone column that ran, the
+    deformable cell minus the best other cell of the column (by J&F), with the paired bootstrap
+    interval over sequences (rpmnet.compare.paired) and its verdict; beside it, where both
+    cells ran under several seeds (ablation.seed_runs), each one's seed mean and range and the
+    margin of the seed means. objects: {cell: per-object table} of the column's cells."""
+    import pandas as pd
+
+    from .compare import paired, verdict
+
+    cells = trained(table).dropna(subset=["J&F-Mean"])
+    rows = []
+    for backbone, column in cells.groupby("backbone", sort=False):
+        deformable = column[column.matching == "deformable"]
+        others = column[column.matching != "deformable"]
+        if deformable.empty or others.empty:
+            continue
+        d_cell = deformable.cell.iloc[0]
+        rival = others.loc[others["J&F-Mean"].idxmax(), "cell"]
+        d = paired(objects[d_cell], objects[rival])
+        row = dict(backbone=BACKBONE_NAMES[backbone], deformable=d_cell, rival=rival,
+                   **{"deformable J&F": float(deformable["J&F-Mean"].iloc[0]),
+                      "rival J&F": float(others["J&F-Mean"].max())},
+                   margin=d["mean"], low=d["low"], high=d["high"], sequences=d["sequences"],
+                   verdict=verdict(d["low"], d["high"]))
+        mine, theirs = _seed_summary(seeds, d_cell), _seed_summary(seeds, rival)
+        row.update({f"deformable {k}": v for k, v in mine.items()})
+        row.update({f"rival {k}": v for k, v in theirs.items()})
+        if mine and theirs:
+            row["seed-mean margin"] = mine["seed_mean"] - theirs["seed_mean"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("backbone") if rows else pd.DataFrame()
+
+
+def versus_baseline(table, objects: dict, baseline: str = "copy-first"):
+    """Every trained cell minus a baseline, with the paired bootstrap interval over sequences and
+    its verdict (ahead / behind / undecided); objects: {cell: per-object table}, the baseline's
+    among them."""
+    import pandas as pd
+
+    from .compare import paired, verdict
+
+    rows = {}
+    for cell in trained(table).dropna(subset=["J&F-Mean"]).cell:
+        d = paired(objects[cell], objects[baseline])
+        rows[cell] = dict(d, verdict=verdict(d["low"], d["high"]))
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -218,6 +218,9 @@ class Profile:
     ablation_backbones: tuple = BACKBONES
     ablation_steps: dict = field(default_factory=dict)   # backbone -> steps; missing = steps
     ablation_matchings: tuple | None = None  # e.g. ("deformable-l3-d1",); None = all seven
+    # CPU threads of each cell's training (None: torch's default). The thread count changes the
+    # last bits of every step, so a cell is retrained bit for bit only with the count it had.
+    threads: int | None = None
     # notebooks
     fig2_frames: int = 8
     # A derived profile ("cpu-steps2400") shares its base profile's built-in benchmark.
@@ -276,7 +279,7 @@ PROFILES = {p.name: p for p in [
             ablation_backbones=("resnet18",)),
     Profile("cpu-davis-fair", "real video (as cpu-davis) with the cpu-fair protocol: the "
             "real-video Table 2", real_video=True, steps=1200, warm_start=300, flow_init="small",
-            max_gap=3),
+            max_gap=3, threads=2),
     Profile("paper", "GPU and real DAVIS-2017 / YouTube-VOS at the paper's scale",
             synth_size=(480, 854), synth_sequences=60, synth_frames=60, backbone="resnet101",
             crop=256, batch_size=16, steps=100_000, lr=1e-4),

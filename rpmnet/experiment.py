@@ -106,11 +106,15 @@ class Experiment:
 
     # ------------------------------------------------------------------------- the grid
     def grid(self, cells=None, backbones=None) -> list[str]:
+        """The cells: the profile's grid (None), the given ones, or "finished": those already
+        computed and current (what a notebook shows without training anything)."""
+        if cells == "finished":
+            return [c for c in ablation.grid(self.profile, None, backbones) if self.finished(c)]
         return ablation.grid(self.profile, _ids(cells), backbones)
 
     def plan(self, cells=None, backbones=None):
         """The grid as a table: each cell's backbone, training steps, and whether it is finished."""
-        return ablation.plan(self, _ids(cells), backbones)
+        return ablation.plan(self, self.grid(cells, backbones))
 
     def finished(self, cell) -> dict | None:
         """The cell's stored row if it is current (same steps, data, benchmark, seed, settings)."""
@@ -123,7 +127,7 @@ class Experiment:
 
     def run_grid(self, cells=None, backbones=None):
         """Every cell of the grid (or of `cells` / `backbones`) not finished yet; -> their rows."""
-        return ablation.run_ablation(self, _ids(cells), backbones)
+        return ablation.run_ablation(self, self.grid(cells, backbones))
 
     def masks(self, cell) -> Path:
         """The cell's propagated val masks (propagated, or trained, again if missing)."""
@@ -132,6 +136,19 @@ class Experiment:
     def merge(self):
         """The finished, current cells -> results/table2_<name>.csv; -> that table."""
         return ablation.merge(self)
+
+    def stored(self):
+        """The merged table of the finished cells, read without writing anything; None if no
+        cell of this grid has been computed (here)."""
+        try:
+            return ablation.merge(self, write=False)
+        except InputError:
+            return None
+
+    def other_grid(self, profile) -> "Experiment":
+        """The same roots and seed under another profile on that profile's own data (e.g. the
+        synthetic `cpu` grid beside a real-video one)."""
+        return self.replace(profile=get_profile(profile), davis_root=None)
 
     def log(self, cell):
         """The cell's stored training log (step, loss, zero_flow_loss, ...), or None."""
@@ -202,6 +219,17 @@ class Experiment:
 
         frames = pd.read_csv(self._stored(cell, "frames"), dtype={"frame": str})
         return analysis.frames_in_percent(frames)
+
+    def column_margins(self, table):
+        """Deformable minus the best other cell of each backbone column, with intervals and the
+        seed runs beside them (analysis.column_margins)."""
+        cells = list(analysis.trained(table).cell)
+        return analysis.column_margins(table, self.objects(cells), self.seed_runs())
+
+    def versus_baseline(self, table, baseline: str = "copy-first"):
+        """Every trained cell of `table` minus a baseline, with intervals (analysis.versus_baseline)."""
+        cells = [*analysis.trained(table).cell, baseline]
+        return analysis.versus_baseline(table, self.objects(cells), baseline)
 
     def attribute_scores(self, cells):
         """J&F (%) per attribute of the benchmark's sequences for each cell (analysis.attribute_scores)."""

@@ -50,10 +50,51 @@ def protocol_text(table, names=("cpu", "cpu-fair"), baseline="zero-flow",
     return "\n".join(lines)
 
 
-def table2_discussion(table, seeds, longer_facts: dict, data: str, real_davis: bool) -> str:
+def margins_text(margins) -> str:
+    """Markdown bullets from rpmnet.analysis.column_margins: per backbone column, deformable minus
+    the column's best other cell, with its interval, and the seed runs where there are some."""
+    if margins.empty:
+        return "No backbone column has both a deformable cell and another cell yet."
+    lines = []
+    for backbone, row in margins.iterrows():
+        said = {"ahead": "deformable matching wins the column",
+                "behind": f"deformable matching loses the column to {row['rival']}",
+                "undecided": "the data cannot say which of the two is better"}[row["verdict"]]
+        margin = dict(row, mean=row["margin"])
+        line = (f"- {backbone}: {row['deformable']} minus {row['rival']} (the column's best other "
+                f"cell) = {interval(margin)}: {said}.")
+        seeded = row.get("seed-mean margin")
+        if seeded is not None and seeded == seeded:  # present and not NaN: seeds on both sides
+            line += (f" Over seeds, {row['deformable']} is {row['deformable seed_mean']:.1f} "
+                     f"(range {row['deformable seed_range']:.1f} over {row['deformable seeds']:.0f} seeds) "
+                     f"and {row['rival']} {row['rival seed_mean']:.1f} (range {row['rival seed_range']:.1f} "
+                     f"over {row['rival seeds']:.0f}): the seed means differ by {row['seed-mean margin']:+.1f}.")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def baseline_text(versus, baseline: str) -> str:
+    """One paragraph from rpmnet.analysis.versus_baseline: how many trained cells are ahead of,
+    behind, or cannot be told apart from the baseline (95% intervals), naming the latter two."""
+    counts = versus["verdict"].value_counts()
+    named = {v: ", ".join(f"{cell} ({interval(row)})" for cell, row in versus.iterrows()
+                          if row["verdict"] == v) for v in ("undecided", "behind")}
+    text = (f"**{counts.get('ahead', 0)} of {len(versus)}** trained cells are ahead of {baseline} "
+            f"(the 95% interval of cell minus {baseline} excludes 0)")
+    if named["undecided"]:
+        text += f"; these cannot be told apart from it: {named['undecided']}"
+    if named["behind"]:
+        text += f"; these are behind it: {named['behind']}"
+    return text + "."
+
+
+def table2_discussion(table, seeds, longer_facts: dict, data: str, real_davis: bool,
+                      margins=None, floor=None) -> str:
     """Notebook 03's closing discussion (Markdown): what was measured and why it differs from the
     paper, every number from the merged `table`, the seed runs (ablation.seed_runs), the longer
-    runs' summaries ({profile: analysis.longer_summary}) and the data's one-line description."""
+    runs' summaries ({profile: analysis.longer_summary}), the data's one-line description, and
+    the intervals of "deformable wins its column" (analysis.column_margins) and of "beats
+    copy-first" (analysis.versus_baseline)."""
     from . import analysis
     from .config import ModelConfig, get_profile
 
@@ -78,11 +119,11 @@ def table2_discussion(table, seeds, longer_facts: dict, data: str, real_davis: b
 **Measured.** {facts['cells']} Table 2 cells ({facts['backbones']} backbone(s)) trained for
 {', '.join(map(str, facts['steps']))} steps depending on the backbone, {facts['train_minutes']:.1f} minutes of training in total
 (propagation adds a few minutes; the cost table above has both),
-on {data}. Deformable matching wins {facts['ours_wins']} of {facts['columns']} column(s)
-(paper: {facts['paper_wins']} of {facts['columns']}); the rank correlation with the paper is
+on {data}. {_column_sentence(facts, margins)} The rank correlation with the paper is
 {rho:.2f} over {facts['rank_n']} cells (p = {facts['rank_pvalue']:.2g}, treating the cells as independent). Our best cell reaches J&F
 {facts['best']:.1f}; copy-first reaches {facts['copy_first']:.1f}{
-'' if facts['above_copy_first'] else ', so at this scale no trained matching module moves masks better than not moving them at all'}.
+'' if facts['above_copy_first'] else ', so at this scale no trained matching module moves masks better than not moving them at all'}{
+'' if floor is None else '. ' + baseline_text(floor, 'copy-first')}
 
 **Differences a reader will notice.**
 
@@ -116,3 +157,16 @@ was not measured (for scale, Table 2's own spread over these cells is {facts['pa
 **What would settle the claim.** The `paper` profile: real DAVIS-2017 (`davis_root`), a GPU, the
 full training, and several seeds per cell.
 """
+
+
+def _column_sentence(facts, margins) -> str:
+    """The column claim: highest J&F in how many columns, and (with margins) how many of those
+    leads and losses the intervals support."""
+    text = (f"Deformable matching has the highest J&F in {facts['ours_wins']} of {facts['columns']} "
+            f"column(s) (paper: {facts['paper_wins']} of {facts['columns']}).")
+    if margins is None or margins.empty:
+        return text + " No interval was computed for these margins."
+    counts = margins["verdict"].value_counts()
+    return text + (f" By the 95% intervals of its margin over each column's best other cell, it "
+                   f"is ahead in {counts.get('ahead', 0)}, behind in {counts.get('behind', 0)} and "
+                   f"cannot be told apart in {counts.get('undecided', 0)} of the {len(margins)} column(s).")

@@ -1,0 +1,100 @@
+"""Table 2's claims with their intervals: "deformable wins its column" (analysis.column_margins),
+"beats copy-first" (analysis.versus_baseline), and the sentences report writes from them."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rpmnet import ablation, analysis, report
+from rpmnet.config import table2
+from rpmnet.experiment import Experiment
+
+D, S, L = "resnet18-deformable-l3-d1", "resnet18-standard-l3-d1", "resnet18-standard-l1-d1"
+SEQUENCES = [f"seq{i}" for i in range(8)]
+
+
+def objects(scores, objects_per_sequence=1):
+    """A per-object table (objects_from_csv's layout) with J = F = the given score per object."""
+    names = [f"{s}_{k + 1}" for s in SEQUENCES for k in range(objects_per_sequence)]
+    values = np.resize(np.asarray(scores, float), len(names))
+    return pd.DataFrame({"Sequence": names, "sequence": [n.rsplit("_", 1)[0] for n in names],
+                         "J-Mean": values, "F-Mean": values, "J&F-Mean": values})
+
+
+def merged(scores: dict):
+    paper = table2().set_index("cell")
+    rows = [dict(cell=c, **(paper.loc[c, ["backbone", "matching"]].to_dict() if c in paper.index else {}),
+                 **{"J&F-Mean": float(np.mean(v))}) for c, v in scores.items()]
+    return pd.DataFrame(rows)
+
+
+def test_a_constant_lead_has_a_zero_width_interval_and_is_ahead():
+    base = np.linspace(20, 40, len(SEQUENCES))
+    scores = {D: base + 2.0, S: base, L: base - 5.0, "copy-first": base - 1.0}
+    methods = {c: objects(v) for c, v in scores.items()}
+    margins = analysis.column_margins(merged(scores), methods)
+    row = margins.loc["FCN-ResNet18"]
+    assert row["rival"] == S  # the best other cell of the column, not the first
+    assert (row["margin"], row["low"], row["high"]) == pytest.approx((2.0, 2.0, 2.0))
+    assert row["verdict"] == "ahead" and row["sequences"] == len(SEQUENCES)
+    floor = analysis.versus_baseline(merged(scores), methods, "copy-first")
+    assert floor.loc[D, "mean"] == pytest.approx(3.0) and floor.loc[L, "verdict"] == "behind"
+    text = report.baseline_text(floor, "copy-first")
+    assert text.startswith("**2 of 3** trained cells are ahead of copy-first") and f"behind it: {L}" in text
+
+
+def test_a_lead_that_changes_sign_between_sequences_is_undecided_and_said_so():
+    base = np.linspace(20, 40, len(SEQUENCES))
+    noise = np.array([6.0, -6.0] * (len(SEQUENCES) // 2))
+    scores = {D: base + 0.5 + noise, S: base}
+    margins = analysis.column_margins(merged(scores), {c: objects(v) for c, v in scores.items()})
+    row = margins.iloc[0]
+    assert row["low"] < 0 < row["high"] and row["verdict"] == "undecided"
+    assert "the data cannot say which of the two is better" in report.margins_text(margins)
+
+
+def test_seed_runs_stand_beside_the_interval():
+    base = np.linspace(20, 40, len(SEQUENCES))
+    scores = {D: base + 1.0, S: base}
+    seeds = pd.DataFrame({"seed 0": [31.0, 30.0], "seed 1": [29.0, 30.5], "seed 2": [30.0, 29.5]},
+                         index=[D, S])
+    seeds["mean"], seeds["range"] = seeds.mean(axis=1), seeds.max(axis=1) - seeds.min(axis=1)
+    row = analysis.column_margins(merged(scores), {c: objects(v) for c, v in scores.items()}, seeds).iloc[0]
+    assert (row["deformable seeds"], row["deformable seed_mean"], row["deformable seed_range"]) == (3, 30.0, 2.0)
+    assert row["seed-mean margin"] == pytest.approx(0.0)
+    assert "over 3 seeds" in report.margins_text(pd.DataFrame([row]))
+
+
+def test_a_column_without_a_deformable_cell_or_a_rival_is_left_out():
+    scores = {S: [30.0], L: [25.0]}
+    assert analysis.column_margins(merged(scores), {c: objects(v) for c, v in scores.items()}).empty
+    assert "No backbone column" in report.margins_text(pd.DataFrame())
+
+
+def test_discussion_states_the_column_claim_with_its_intervals():
+    base = np.linspace(20, 40, len(SEQUENCES))
+    scores = {D: base + 2.0, S: base, "copy-first": base - 1.0, "zero-flow": base - 1.5}
+    methods = {c: objects(v) for c, v in scores.items()}
+    table = merged(scores).assign(**{"J-Mean": lambda t: t["J&F-Mean"], "F-Mean": lambda t: t["J&F-Mean"],
+                                     "train_steps": 1200, "train_seconds": 60.0, "loss_ratio": 0.6,
+                                     "parameters": 1e6, "paper_J": 30.0, "paper_F": 30.0,
+                                     "propagate_seconds": 1.0, "kernel": 3, "dilation": 1, "layers": 3})
+    margins = analysis.column_margins(table, methods)
+    floor = analysis.versus_baseline(table, methods, "copy-first")
+    text = report.table2_discussion(table, pd.DataFrame(), {}, "test data", True, margins, floor)
+    assert "it is ahead in 1, behind in 0 and cannot be told apart in 0 of the 1 column(s)" in text
+    assert "**2 of 2** trained cells are ahead of copy-first" in text
+
+
+def test_finished_cells_only_and_a_read_only_merge(tmp_path):
+    exp = Experiment("smoke", results_root=tmp_path / "r", data_root=tmp_path / "d")
+    assert exp.grid("finished") == [] and exp.stored() is None
+    row = dict(cell="copy-first", train_steps=0, data="synthetic-smoke", benchmark=None, seed=0,
+               settings=ablation.settings_id(exp.profile),
+               **{"J&F-Mean": 20.0})
+    exp.cell_path("copy-first").parent.mkdir(parents=True)
+    exp.cell_path("copy-first").write_text(json.dumps(row))
+    assert exp.grid("finished") == ["copy-first"]
+    assert exp.stored().cell.tolist() == ["copy-first"] and not exp.merged_path.exists()
+    assert exp.other_grid("cpu").profile.name == "cpu" and exp.other_grid("cpu").davis_root is None
