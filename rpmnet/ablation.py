@@ -123,7 +123,9 @@ def benchmark_root(exp) -> Path:
 
 def data_label(exp) -> str:
     if exp.davis_root is not None:
-        return str(Path(exp.davis_root).resolve())
+        from .data.sources import data_id
+
+        return data_id(exp.davis_root)
     return f"synthetic-{exp.profile.data_name}"
 
 

@@ -51,7 +51,9 @@ def run_setting(exp, checkpoint, setting: str, split: str = "val", max_frames=No
 
     settings = online.named(setting)  # an unknown name fails before anything is written
     root = exp.benchmark_root()
-    key = dict(weights=weights_id(checkpoint), data=str(Path(root).resolve()), split=split,
+    from .data.sources import data_id
+
+    key = dict(weights=weights_id(checkpoint), data=data_id(root), split=split,
                setting=settings.record(), max_frames=max_frames, sequences=sequences)
     path = result_path(exp, setting)
     if path.is_file():

@@ -77,12 +77,13 @@ def _this_checkout_first():
 def run_notebooks(profile: str = "quick", davis_root=None, device: str = "auto", seed: int = 0,
                   names=None, output_dir=None, results_dir=None, data_dir=None,
                   checkpoints_dir=None, kernel_name: str = "python3", progress: bool = True,
-                  notebooks_dir=None) -> list[Path]:
+                  notebooks_dir=None, cells=None) -> list[Path]:
     """Execute the notebooks in order; returns the executed notebooks' paths.
 
     output_dir=None overwrites the notebooks in place. Directories default to <repo>/results,
     <repo>/data and <repo>/checkpoints; notebooks_dir to <repo>/notebooks (also the kernels'
-    working directory). Writes <results_dir>/reproduce_<profile>_timings.csv.
+    working directory). cells: the grid notebooks' (03, 05) `cells` parameter, e.g. "finished"
+    (show the computed cells, train none). Writes <results_dir>/reproduce_<profile>_timings.csv.
     """
     import pandas as pd
     import papermill
@@ -101,6 +102,8 @@ def run_notebooks(profile: str = "quick", davis_root=None, device: str = "auto",
         results_dir=_as_parameter(results_dir, folder),
         data_dir=_as_parameter(data_dir or REPO / "data", folder),
         checkpoints_dir=_as_parameter(checkpoints_dir or REPO / "checkpoints", folder))
+    if cells is not None:
+        parameters["cells"] = cells
     out_folder = Path(output_dir) if output_dir is not None else folder
     executed, timings = [], []
     for path in paths:
@@ -129,7 +132,7 @@ def run_notebooks(profile: str = "quick", davis_root=None, device: str = "auto",
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rpmnet.notebooks",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="quick", help="smoke, quick, cpu, cpu-davis or paper")
+    parser.add_argument("--profile", default="quick", help="smoke, quick, cpu, cpu-davis, cpu-davis-fair or paper")
     parser.add_argument("--davis-root", default=None, help="a DAVIS-2016 or DAVIS-2017 root (default: the profile's data)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0)
@@ -139,6 +142,8 @@ def main(argv=None) -> int:
     parser.add_argument("--results-dir", default=None)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--checkpoints-dir", default=None)
+    parser.add_argument("--cells", default=None, help='the grid notebooks\' cells: "finished" '
+                        "shows the computed ones and trains none (default: the profile's grid)")
     args = parser.parse_args(argv)
     # A kill (SIGTERM) unwinds like Ctrl-C, so the temporary notebook is removed, not left behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -146,7 +151,7 @@ def main(argv=None) -> int:
         run_notebooks(args.profile, args.davis_root, args.device, args.seed,
                       names=args.only.split(",") if args.only else None,
                       output_dir=args.output_dir, results_dir=args.results_dir,
-                      data_dir=args.data_dir, checkpoints_dir=args.checkpoints_dir)
+                      data_dir=args.data_dir, checkpoints_dir=args.checkpoints_dir, cells=args.cells)
     except InputError as err:
         print(f"rpmnet.notebooks: error: {err}", file=sys.stderr)
         return 2

@@ -130,7 +130,7 @@ on {data}. {_column_sentence(facts, margins)} The rank correlation with the pape
 1. *Our numbers are {'lower' if facts['mean_difference'] < 0 else 'higher'} than the paper's*, by {abs(facts['mean_difference']):.1f} J&F points on
    average{f"; our best cell ({facts['best']:.1f}) is below the paper's worst ({facts['paper_worst']:.2f})" if facts['best'] < facts['paper_worst'] else ''}. The data and the scale
    differ (below), so the levels are not comparable; only the order within the table can be.
-2. *{len(facts['below_zero_flow'])} trained cell(s) do not beat the zero-flow baseline*
+2. *{len(facts['below_zero_flow'])} trained cell(s) score below the zero-flow baseline* (point estimates)
    ({', '.join(facts['below_zero_flow']) or 'none'}); the section on learning above shows how little
    each one's training loss got below the zero-flow loss{
    f", and hypotheses about the structure of the {' and '.join(facts['below_kinds'])} modules" if facts['below_kinds'] else ''}{

@@ -145,5 +145,24 @@ def test_table2_discussion_quotes_the_measured_table():
     text = report.table2_discussion(table, exp.seed_runs(), {}, "the data", real_davis=False)
     assert f"Our best cell reaches J&F\n{facts['best']:.1f}" in text
     assert "on the data." in text and "a synthetic benchmark of photos" in text
-    assert f"{len(facts['below_zero_flow'])} trained cell(s) do not beat the zero-flow baseline" in text
+    assert f"{len(facts['below_zero_flow'])} trained cell(s) score below the zero-flow baseline" in text
     assert "the real DAVIS-2017 val set" in report.table2_discussion(table, exp.seed_runs(), {}, "x", True)
+
+
+def test_a_davis_root_is_named_by_content_not_by_path(tmp_path):
+    """Stored results stay current when the checkout (or ../shared) lies elsewhere."""
+    import shutil
+
+    from test_propagate import moving_squares, write_davis
+
+    from rpmnet.data.sources import data_id
+
+    root = write_davis(tmp_path / "a", {"squares": moving_squares(frames=4, step=4)})
+    moved = tmp_path / "b" / root.name
+    shutil.copytree(root, moved)
+    assert data_id(root) == data_id(moved) and data_id(root).startswith(f"{root.name}@")
+    (moved / "README.md").write_text("notes beside the data do not matter")
+    assert data_id(moved) == data_id(root)
+    frame = next((moved / "JPEGImages").rglob("*.jpg"))
+    frame.write_bytes(frame.read_bytes() + b"\0")
+    assert data_id(moved) != data_id(root)

@@ -46,6 +46,26 @@ def real_video_train(root: Path) -> str:
                      f"any folder of videos works: rpmnet train --data FOLDER")
 
 
+# what a DAVIS root's models see: its frames, masks, splits and training videos
+DATA_FOLDERS = ("Annotations", "ImageSets", "JPEGImages", TRAIN_VIDEOS)
+
+
+def data_id(root) -> str:
+    """A DAVIS root by content, not by where it lies: "<folder name>@<hash>" of the names and sizes
+    of its frames, masks, split files and training videos. A stored result names its data this
+    way, so a clone elsewhere (or ../shared mounted at another path) still finds it current,
+    while another copy of the data set (other files, other sizes) does not."""
+    import hashlib
+
+    root = Path(root)
+    digest = hashlib.sha1()
+    for folder in DATA_FOLDERS:
+        for path in sorted((root / folder).rglob("*")):
+            if path.is_file():
+                digest.update(f"{path.relative_to(root).as_posix()}:{path.stat().st_size}\n".encode())
+    return f"{root.resolve().name}@{digest.hexdigest()[:12]}"
+
+
 def davis_root_for(profile, davis_root=None) -> Path | None:
     """The DAVIS root a profile is scored on: the one given, DAVIS-2016 for a real-video profile
     (found by davis2016_root), or None for the built-in benchmark."""
