@@ -103,13 +103,7 @@ def table2_discussion(table, seeds, longer_facts: dict, data: str, real_davis: b
     columns = analysis.by_backbone(table).set_index("backbone")
     seed_range = seeds["range"].max() if not seeds.empty else None
     wins = analysis.deformable_wins(table)
-    ours, paper = columns["ours J&F (mean)"], columns["paper J&F (mean)"]
-    depth = ("*Depth is not tested*: this run has one backbone column." if len(columns) < 2 else f"""
-*Deeper is {'not ' if ours.iloc[-1] <= ours.iloc[0] else ''}better here.* The paper's column means go
-   from {paper.iloc[0]:.1f} ({columns.index[0]}) to {paper.iloc[-1]:.1f} ({columns.index[-1]}); ours from
-   {ours.iloc[0]:.1f} to {ours.iloc[-1]:.1f}. Our deeper backbones were trained for fewer steps
-   ({', '.join(f'{b}: {n}' for b, n in columns.train_steps.items())}), from scratch, so a column
-   compares training budgets as much as depths.""".strip())
+    depth = _depth_sentence(table, columns)
     longer_note = "".join(
         f". Of the {len(f['not_learned'])} cells that had not learned and were trained again for "
         f"{get_profile(name).steps} steps ({', '.join(f['not_learned'])}), {len(f['now_beat'])} now beat it "
@@ -170,3 +164,27 @@ def _column_sentence(facts, margins) -> str:
     return text + (f" By the 95% intervals of its margin over each column's best other cell, it "
                    f"is ahead in {counts.get('ahead', 0)}, behind in {counts.get('behind', 0)} and "
                    f"cannot be told apart in {counts.get('undecided', 0)} of the {len(margins)} column(s).")
+
+
+def _depth_sentence(table, columns) -> str:
+    """Deeper backbones, compared on the matching settings that ran in every column (a column
+    mean over other cells would compare cell sets, not depths); means only, no ordering."""
+    from . import analysis
+    from .config import ModelConfig
+
+    if len(columns) < 2:
+        return "*Depth is not tested*: this run has one backbone column."
+    cells = analysis.trained(table).dropna(subset=["J&F-Mean"])
+    module = cells.cell.map(lambda c: ModelConfig.from_cell(c).module)
+    shared = sorted(set.intersection(*(set(module[cells.backbone == b]) for b in cells.backbone.unique())))
+    if not shared:
+        return "*Depth is not tested*: no matching setting ran in every backbone column."
+    mean = cells[module.isin(shared)].groupby("backbone", sort=False)["J&F-Mean"].mean()
+    paper = cells[module.isin(shared)].assign(p=lambda t: (t.paper_J + t.paper_F) / 2).groupby(
+        "backbone", sort=False)["p"].mean()
+    listed = ", ".join(f"{b} {mean[b]:.1f} (paper {paper[b]:.1f})" for b in mean.index)
+    return (f"*Depth*: on the {len(shared)} setting(s) that ran in every column ({', '.join(shared)}), "
+            f"the column means are {listed}. No interval was computed for these means, so they "
+            f"order nothing; our deeper backbones were trained for "
+            f"{', '.join(f'{b}: {n}' for b, n in columns.train_steps.items())} steps, from a "
+            f"shared warm start or from scratch as the profile says.")

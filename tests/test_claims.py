@@ -90,9 +90,8 @@ def test_discussion_states_the_column_claim_with_its_intervals():
 def test_finished_cells_only_and_a_read_only_merge(tmp_path):
     exp = Experiment("smoke", results_root=tmp_path / "r", data_root=tmp_path / "d")
     assert exp.grid("finished") == [] and exp.stored() is None
-    row = dict(cell="copy-first", train_steps=0, data="synthetic-smoke", benchmark=None, seed=0,
-               settings=ablation.settings_id(exp.profile),
-               **{"J&F-Mean": 20.0})
+    exp.benchmark_root()  # its id is part of what makes a stored cell current
+    row = dict(cell="copy-first", **ablation._wanted(exp, "copy-first"), **{"J&F-Mean": 20.0})
     exp.cell_path("copy-first").parent.mkdir(parents=True)
     exp.cell_path("copy-first").write_text(json.dumps(row))
     assert exp.grid("finished") == ["copy-first"]
