@@ -333,12 +333,12 @@ def test_design_a_loop_reads_frame_0_through_its_prepared_reference(squares):
     settings = online.Settings(online="readout", fusion_weight=1.0, radius=2, topk=3)
     got = list(online.propagate(model, seq, first, torch.device("cpu"), len(seq), settings))
     with torch.inference_mode():
-        feat0 = model.embed(propagate._frame(seq, 0, "cpu"))
-        map0 = propagate._to_grid(propagate.one_hot(first, int(first.max()), "cpu"), feat0.shape[-2:])
+        feat0 = model.embed(propagate.frame_tensor(seq, 0, "cpu"))
+        map0 = propagate.to_grid(propagate.one_hot(first, int(first.max()), "cpu"), feat0.shape[-2:])
         for t in range(1, len(seq)):
-            feat = model.embed(propagate._frame(seq, t, "cpu"))
+            feat = model.embed(propagate.frame_tensor(seq, t, "cpu"))
             soft = online.readout(feat, [feat0], [map0], 3, 2, settings.temperature)
-            assert np.array_equal(got[t], propagate._labels(soft, first.shape))
+            assert np.array_equal(got[t], propagate.hard_labels(soft, first.shape))
 
 
 def test_search_csv_merges_its_rows_into_the_table(tmp_path):

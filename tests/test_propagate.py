@@ -197,13 +197,13 @@ def test_bad_inputs_exit_2(tmp_path, tiny_checkpoint, capsys):
 def test_labels_equal_a_plain_argmax_including_ties():
     import torch.nn.functional as F
 
-    from rpmnet.propagate import _labels
+    from rpmnet.propagate import hard_labels
 
     soft = torch.rand(1, 4, 30, 53, generator=torch.Generator().manual_seed(0))
     soft[..., :5, :5] = 0.25                     # ties: the lower id wins, as in argmax
     full = (119, 211)
     plain = F.interpolate(soft, size=full, mode="bilinear", align_corners=False).argmax(1)[0]
-    assert np.array_equal(_labels(soft, full), plain.to(torch.uint8).numpy())
+    assert np.array_equal(hard_labels(soft, full), plain.to(torch.uint8).numpy())
 
 
 @pytest.mark.parametrize("kwargs, message", [(dict(max_frames=2), "at least 3 frames"),
