@@ -147,7 +147,7 @@ def benchmark_id(exp) -> str | None:
 def _wanted(exp, cell) -> dict:
     """What identifies a cell's experiment; a stored cell or work folder is reused only if equal."""
     steps = 0 if cell in BASELINES else exp.profile.steps_for(ModelConfig.from_cell(cell).backbone)
-    return dict(train_steps=steps, data=data_label(exp), benchmark=benchmark_id(exp), seed=exp.seed,
+    return dict(train_steps=steps, data=exp.data_label, benchmark=benchmark_id(exp), seed=exp.seed,
                 settings=settings_id(exp.profile))
 
 
@@ -423,7 +423,7 @@ def merge(exp, write: bool = True):
             keep_log(exp, row["cell"])
         row.update({k: round(v, 6) for k, v in training_losses(exp, row["cell"]).items()})
     if not rows:
-        raise InputError(f"{folder(exp)}: no finished cells for {data_label(exp)}, seed {exp.seed}; "
+        raise InputError(f"{folder(exp)}: no finished cells for {exp.data_label}, seed {exp.seed}; "
                          f"run `{exp.command()}` first")
     table = _typed(pd.DataFrame(rows))
     if write:

@@ -15,6 +15,7 @@ what the tables say is `rpmnet.analysis`'s (functions of DataFrames)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,12 @@ class Experiment:
     def with_profile(self, profile) -> "Experiment":
         """The same data, seed and roots under another profile (a longer run, a protocol twin)."""
         return self.replace(profile=profile)
+
+    @functools.cached_property
+    def data_label(self) -> str:
+        """What a stored cell names its data by (ablation.data_label): read once per Experiment,
+        since a DAVIS root's content id lists its few thousand files."""
+        return ablation.data_label(self)
 
     # ------------------------------------------------------------------------- paths
     @property
