@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 
 from . import __version__
-from .config import BACKBONES, BASELINES, REPO, ModelConfig, get_profile, resolve_device, table2
+from .config import BACKBONES, BASELINES, REPO, ModelConfig, PROFILE_HELP, get_profile, resolve_device, table2
 from .errors import InputError
 from .fileio import write_csv, write_text
 
@@ -488,8 +488,9 @@ def _ids(text, flag):
 
 
 def add_cli(parser):
-    parser.add_argument("--profile", default="quick", help="smoke, quick, cpu or paper")
-    parser.add_argument("--davis-root", help="a DAVIS-2017 root (default: the built-in benchmark)")
+    parser.add_argument("--profile", default="quick", help=PROFILE_HELP)
+    parser.add_argument("--davis-root", help="a DAVIS-2016 or DAVIS-2017 root as distributed "
+                        "(default: the profile's data)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--cells", help="comma-separated cell ids (see --list)")
     which.add_argument("--backbones", help="comma-separated backbones (default: the profile's)")

@@ -286,6 +286,10 @@ PROFILES = {p.name: p for p in [
 ]}
 
 
+# The --profile help of every CLI, from the table above (it had drifted behind it in two CLIs).
+PROFILE_HELP = f"one of {', '.join(PROFILES)}, or <profile>-steps<N>"
+
+
 # A grid retrained under the issue-13 protocol beside the grid it revisits (same data, same val).
 PROTOCOL_TWINS = {"cpu": "cpu-fair", "cpu-davis": "cpu-davis-fair"}
 

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import REPO, get_profile, resolve_device
+from .config import PROFILE_HELP, REPO, get_profile, resolve_device
 from .errors import InputError
 from .fileio import atomic_path, write_csv
 
@@ -132,7 +132,7 @@ def run_notebooks(profile: str = "quick", davis_root=None, device: str = "auto",
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rpmnet.notebooks",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="quick", help="smoke, quick, cpu, cpu-davis, cpu-davis-fair or paper")
+    parser.add_argument("--profile", default="quick", help=PROFILE_HELP)
     parser.add_argument("--davis-root", default=None, help="a DAVIS-2016 or DAVIS-2017 root (default: the profile's data)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0)
