@@ -499,6 +499,9 @@ def add_cli(parser):
     parser.add_argument("--merge", action="store_true",
                         help="only merge finished cells into results/table2_<profile>.csv")
     parser.add_argument("--list", action="store_true", help="list the grid's cells and their state")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the finished cells with their intervals and seed runs as Markdown "
+                             "(the README's tables); computes nothing")
     parser.add_argument("--results-root", default="results")
     parser.add_argument("--checkpoints-root", default="checkpoints")
     parser.add_argument("--data-root", default="data")
@@ -520,6 +523,9 @@ def cli(args) -> int:
                             args.checkpoints_root, args.data_root)
     if args.list:
         print(experiment.plan(cells, backbones).to_string(index=False))
+        return 0
+    if args.markdown:
+        print(experiment.markdown() or f"no finished cell of {experiment.name} under {args.results_root}")
         return 0
     if not args.merge:
         experiment.run_grid(cells, backbones)

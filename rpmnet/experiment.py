@@ -241,6 +241,17 @@ class Experiment:
         cells = [*analysis.trained(table).cell, baseline]
         return analysis.versus_baseline(table, self.objects(cells), baseline)
 
+    def markdown(self) -> str:
+        """The finished cells as the README shows them: the table with intervals
+        (report.cells_markdown) and the seed runs (report.seeds_markdown), or "" if none ran."""
+        from . import report
+
+        table, seeds = self.stored(), self.seed_runs()
+        if table is None:
+            return ""
+        text = report.cells_markdown(table, self.objects(table.cell))
+        return text + ("\n\n" + report.seeds_markdown(seeds) if not seeds.empty else "")
+
     def attribute_scores(self, cells):
         """J&F (%) per attribute of the benchmark's sequences for each cell (analysis.attribute_scores)."""
         return analysis.attribute_scores(self.objects(cells), self.benchmark_root())

@@ -188,3 +188,43 @@ def _depth_sentence(table, columns) -> str:
             f"order nothing; our deeper backbones were trained for "
             f"{', '.join(f'{b}: {n}' for b, n in columns.train_steps.items())} steps, from a "
             f"shared warm start or from scratch as the profile says.")
+
+
+def cells_markdown(table, objects: dict, baselines=("copy-first", "classical-flow")) -> str:
+    """The real-video Table 2 as the README shows it (Markdown): per method, J, F, J&F with its
+    95% bootstrap interval over sequences, each method minus each baseline (paired intervals),
+    its loss ratio, mean val flow, the paper's J&F, and its train + propagate seconds. Baselines first, then the trained cells column by column (ResNet-18 first).
+    objects: {cell: per-object table} of every row of `table` (Experiment.objects)."""
+    from . import analysis
+    from .compare import bootstrap, paired
+    from .config import BACKBONES
+
+    header = ["method", "J", "F", "J&F [95% CI]", *(f"minus {b} [95% CI]" for b in baselines),
+              "loss ratio", "val flow", "paper J&F", "train + propagate s"]
+    cells = analysis.trained(table)
+    order = [*table[~table.cell.isin(cells.cell)].cell,
+             *cells.assign(k=cells.backbone.map(BACKBONES.index)).sort_values("k", kind="stable").cell]
+    span = lambda d, sign="": f"{d['mean']:{sign}.1f} [{d['low']:{sign}.1f}, {d['high']:{sign}.1f}]"  # noqa: E731
+    number = lambda v, f: "" if v != v else format(v, f)  # noqa: E731 - NaN (a baseline) -> blank
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for cell in order:
+        row = table.set_index("cell").loc[cell]
+        diffs = [span(paired(objects[cell], objects[b]), "+") if cell != b else "" for b in baselines]
+        paper = (row.paper_J + row.paper_F) / 2
+        lines.append("| " + " | ".join([
+            cell, f"{row['J-Mean']:.1f}", f"{row['F-Mean']:.1f}",
+            span(bootstrap(objects[cell]["J&F-Mean"], objects[cell]["sequence"])), *diffs,
+            number(row.loss_ratio, ".2f"), number(row.val_flow, ".2f"), number(paper, ".1f"),
+            f"{row.train_seconds:.0f} + {row.propagate_seconds:.0f}"]) + " |")
+    return "\n".join(lines)
+
+
+def seeds_markdown(seeds) -> str:
+    """Seed runs (ablation.seed_runs: one row per cell, a column per seed, mean, range) as Markdown."""
+    runs = [c for c in seeds.columns if c not in ("mean", "range")]
+    lines = ["| cell | " + " | ".join(runs) + " | mean | range |",
+             "|" + "---|" * (len(runs) + 3)]
+    for cell, row in seeds.iterrows():
+        values = ["" if row[s] != row[s] else f"{row[s]:.1f}" for s in runs]
+        lines.append(f"| {cell} | " + " | ".join(values) + f" | {row['mean']:.1f} | {row['range']:.1f} |")
+    return "\n".join(lines)

@@ -97,3 +97,25 @@ def test_finished_cells_only_and_a_read_only_merge(tmp_path):
     assert exp.grid("finished") == ["copy-first"]
     assert exp.stored().cell.tolist() == ["copy-first"] and not exp.merged_path.exists()
     assert exp.other_grid("cpu").profile.name == "cpu" and exp.other_grid("cpu").davis_root is None
+
+
+def test_the_readme_table_shows_each_interval_and_difference():
+    """report.cells_markdown on a case with known answers: a constant lead of 3 over copy-first is
+    "+3.0 [+3.0, +3.0]"; baselines come first and have no loss ratio; cells go column by column."""
+    base = np.linspace(20, 40, len(SEQUENCES))
+    scores = {"copy-first": base, "classical-flow": base + 1.0, "resnet34-deformable-l3-d1": base + 2.0, D: base + 3.0}
+    table = merged(scores).assign(**{"J-Mean": lambda t: t["J&F-Mean"], "F-Mean": lambda t: t["J&F-Mean"]},
+                                  paper_J=[np.nan, np.nan, 34.6, 32.9], paper_F=[np.nan, np.nan, 37.5, 36.2],
+                                  loss_ratio=[np.nan, np.nan, 0.5, 0.6], val_flow=[np.nan, np.nan, 0.8, 0.9],
+                                  train_seconds=[0.0, 0.0, 300.4, 200.0], propagate_seconds=[6.0, 400.0, 150.0, 100.0])
+    lines = report.cells_markdown(table, {c: objects(v) for c, v in scores.items()}).splitlines()
+    assert lines[0].startswith("| method | J | F | J&F [95% CI] | minus copy-first [95% CI] | minus classical-flow")
+    assert [line.split(" | ")[0] for line in lines[2:]] == [
+        "| copy-first", "| classical-flow", f"| {D}", "| resnet34-deformable-l3-d1"]
+    cells = lines[4].strip("| ").split(" | ")
+    assert cells[4:] == ["+3.0 [+3.0, +3.0]", "+2.0 [+2.0, +2.0]", "0.60", "0.90", "34.5", "200 + 100"]
+    assert lines[2].strip("| ").split(" | ")[4:] == ["", "-1.0 [-1.0, -1.0]", "", "", "", "0 + 6"]
+    low, high = map(float, cells[3].split("[")[1].rstrip("]").split(", "))
+    assert low < float(cells[3].split()[0]) < high  # J&F's own interval spans the sequences' spread
+    seeds = pd.DataFrame({"seed 0": [31.0], "seed 1": [29.0]}, index=[D]).assign(mean=30.0, range=2.0)
+    assert report.seeds_markdown(seeds).splitlines()[2] == f"| {D} | 31.0 | 29.0 | 30.0 | 2.0 |"
