@@ -243,14 +243,19 @@ class Experiment:
 
     def markdown(self) -> str:
         """The finished cells as the README shows them: the table with intervals
-        (report.cells_markdown) and the seed runs (report.seeds_markdown), or "" if none ran."""
+        (report.cells_markdown), the seed runs (report.seeds_markdown) and the claims with their
+        intervals (report.claims_markdown); "" if no cell ran."""
         from . import report
 
         table, seeds = self.stored(), self.seed_runs()
         if table is None:
             return ""
-        text = report.cells_markdown(table, self.objects(table.cell))
-        return text + ("\n\n" + report.seeds_markdown(seeds) if not seeds.empty else "")
+        parts = [report.cells_markdown(table, self.objects(table.cell))]
+        if not seeds.empty:
+            parts.append(report.seeds_markdown(seeds))
+        parts.append(report.claims_markdown(table, self.column_margins(table), self.versus_baseline(table),
+                                            self.versus_baseline(table, "classical-flow")))
+        return "\n\n".join(parts)
 
     def attribute_scores(self, cells):
         """J&F (%) per attribute of the benchmark's sequences for each cell (analysis.attribute_scores)."""

@@ -73,14 +73,18 @@ def margins_text(margins) -> str:
     return "\n".join(lines)
 
 
-def baseline_text(versus, baseline: str) -> str:
+def baseline_text(versus, baseline: str, named: bool = True) -> str:
     """One paragraph from rpmnet.analysis.versus_baseline: how many trained cells are ahead of,
-    behind, or cannot be told apart from the baseline (95% intervals), naming the latter two."""
+    behind, or cannot be told apart from the baseline (95% intervals), naming the latter two
+    (or, with named=False, only counting them: where a table beside it has every interval)."""
     counts = versus["verdict"].value_counts()
-    named = {v: ", ".join(f"{cell} ({interval(row)})" for cell, row in versus.iterrows()
-                          if row["verdict"] == v) for v in ("undecided", "behind")}
     text = (f"**{counts.get('ahead', 0)} of {len(versus)}** trained cells are ahead of {baseline} "
             f"(the 95% interval of cell minus {baseline} excludes 0)")
+    if not named:
+        return text + (f", {counts.get('undecided', 0)} cannot be told apart from it and "
+                       f"{counts.get('behind', 0)} are behind it.")
+    named = {v: ", ".join(f"{cell} ({interval(row)})" for cell, row in versus.iterrows()
+                          if row["verdict"] == v) for v in ("undecided", "behind")}
     if named["undecided"]:
         text += f"; these cannot be told apart from it: {named['undecided']}"
     if named["behind"]:
@@ -228,3 +232,22 @@ def seeds_markdown(seeds) -> str:
         values = ["" if row[s] != row[s] else f"{row[s]:.1f}" for s in runs]
         lines.append(f"| {cell} | " + " | ".join(values) + f" | {row['mean']:.1f} | {row['range']:.1f} |")
     return "\n".join(lines)
+
+
+def claims_markdown(table, margins, floor, flow) -> str:
+    """The README's claims (Markdown bullets), every one from the measured tables: "deformable wins
+    its column" (analysis.column_margins), the cells against copy-first and against classical flow
+    (analysis.versus_baseline), and the rank agreement with the paper (over all cells, with its
+    p-value, and within each column)."""
+    from . import analysis
+
+    rho = analysis.rank_agreement(table)
+    columns = analysis.rank_by_column(table)
+    within = ", ".join(f"{name} {row.rho:.2f} ({row.cells:.0f} cells)" for name, row in columns.iterrows())
+    return "\n".join([
+        "*Deformable matching wins its column* (95% intervals of its margin):", margins_text(margins), "",
+        f"- Against copy-first: {baseline_text(floor, 'copy-first')}",
+        f"- Against classical flow: {baseline_text(flow, 'classical-flow', named=False)}",
+        f"- Rank agreement with the paper's J&F: Spearman's rho {rho['rho']:.2f} over {rho['n']} cells "
+        f"(p = {rho['pvalue']:.2g}, treating the cells as independent); within a column or over the "
+        f"modules' means: {within}."])

@@ -119,3 +119,18 @@ def test_the_readme_table_shows_each_interval_and_difference():
     assert low < float(cells[3].split()[0]) < high  # J&F's own interval spans the sequences' spread
     seeds = pd.DataFrame({"seed 0": [31.0], "seed 1": [29.0]}, index=[D]).assign(mean=30.0, range=2.0)
     assert report.seeds_markdown(seeds).splitlines()[2] == f"| {D} | 31.0 | 29.0 | 30.0 | 2.0 |"
+
+
+def test_the_readme_claims_count_and_name_from_the_intervals():
+    base = np.linspace(20, 40, len(SEQUENCES))
+    scores = {D: base + 2.0, S: base, L: base - 5.0, "copy-first": base - 1.0, "classical-flow": base + 9.0}
+    methods = {c: objects(v) for c, v in scores.items()}
+    table = merged(scores)
+    text = report.claims_markdown(table, analysis.column_margins(table, methods),
+                                  analysis.versus_baseline(table, methods, "copy-first"),
+                                  analysis.versus_baseline(table, methods, "classical-flow"))
+    assert f"{D} minus {S} (the column's best other cell) = +2.0 J&F" in text
+    assert "**2 of 3** trained cells are ahead of copy-first" in text and f"behind it: {L}" in text
+    assert ("**0 of 3** trained cells are ahead of classical-flow (the 95% interval of cell minus "
+            "classical-flow excludes 0), 0 cannot be told apart from it and 3 are behind it.") in text
+    assert "Spearman's rho" in text and "FCN-ResNet18" in text
