@@ -70,6 +70,14 @@ class Experiment:
         since a DAVIS root's content id lists its few thousand files."""
         return ablation.data_label(self)
 
+    @property
+    def davis_layout(self) -> str | None:
+        """"2016" or "2017": the DAVIS release the val set is (data.davis.layout); None: the
+        built-in benchmark."""
+        from .data.davis import layout
+
+        return None if self.davis_root is None else layout(self.davis_root)
+
     # ------------------------------------------------------------------------- paths
     @property
     def name(self) -> str:

@@ -6,8 +6,14 @@ from __future__ import annotations
 PHRASES = {"ahead": "is ahead of", "behind": "is behind", "undecided": "cannot be told apart from"}
 
 
+def signed(x: float) -> str:
+    """+1.2 / -0.4; a value that rounds to 0.0 keeps two decimals, so that the side of 0 an
+    interval's end lies on stays visible (+0.03, not +0.0)."""
+    return f"{x:+.2f}" if abs(x) < 0.05 else f"{x:+.1f}"
+
+
 def interval(row, unit: str = "J&F") -> str:
-    return (f"{row['mean']:+.1f} {unit} (95% CI [{row['low']:+.1f}, {row['high']:+.1f}], "
+    return (f"{signed(row['mean'])} {unit} (95% CI [{signed(row['low'])}, {signed(row['high'])}], "
             f"{row['sequences']} sequences)")
 
 
@@ -92,76 +98,148 @@ def baseline_text(versus, baseline: str, named: bool = True) -> str:
     return text + "."
 
 
-def table2_discussion(table, seeds, longer_facts: dict, data: str, real_davis: bool,
-                      margins=None, floor=None) -> str:
+def table2_discussion(table, seeds, longer_facts: dict, data: str, davis: str | None,
+                      margins=None, floor=None, planned: int | None = None) -> str:
     """Notebook 03's closing discussion (Markdown): what was measured and why it differs from the
     paper, every number from the merged `table`, the seed runs (ablation.seed_runs), the longer
-    runs' summaries ({profile: analysis.longer_summary}), the data's one-line description, and
-    the intervals of "deformable wins its column" (analysis.column_margins) and of "beats
-    copy-first" (analysis.versus_baseline)."""
+    runs' summaries ({profile: analysis.longer_summary}), the data's one-line description, the
+    DAVIS layout of the val set ("2016", "2017"; None: the built-in benchmark), the intervals of
+    "deformable wins its column" (analysis.column_margins) and of "beats copy-first"
+    (analysis.versus_baseline), and how many cells the profile's grid has (None: not said)."""
     from . import analysis
-    from .config import ModelConfig, get_profile
 
     facts = analysis.summary(table)
     rho = facts["rank_rho"]
     columns = analysis.by_backbone(table).set_index("backbone")
-    seed_range = seeds["range"].max() if not seeds.empty else None
-    wins = analysis.deformable_wins(table)
     depth = _depth_sentence(table, columns)
     longer_note = "".join(
         f". Of the {len(f['not_learned'])} cells that had not learned and were trained again for "
-        f"{get_profile(name).steps} steps ({', '.join(f['not_learned'])}), {len(f['now_beat'])} now beat it "
+        f"{_profile_steps(name)} steps ({', '.join(f['not_learned'])}), {len(f['now_beat'])} now beat it "
         f"(the section on longer training), so a low cell here can be one that was not trained long enough"
         for name, f in longer_facts.items() if f['not_learned'])
+    of_grid = f" of the profile's {planned}" if planned and planned > facts["cells"] else ""
     return f"""
-**Measured.** {facts['cells']} Table 2 cells ({facts['backbones']} backbone(s)) trained for
-{', '.join(map(str, facts['steps']))} steps depending on the backbone, {facts['train_minutes']:.1f} minutes of training in total
-(propagation adds a few minutes; the cost table above has both),
-on {data}. {_column_sentence(facts, margins)} The rank correlation with the paper is
-{rho:.2f} over {facts['rank_n']} cells (p = {facts['rank_pvalue']:.2g}, treating the cells as independent). Our best cell reaches J&F
-{facts['best']:.1f}; copy-first reaches {facts['copy_first']:.1f}{
+**Measured.** {facts['cells']}{of_grid} Table 2 cells ({facts['backbones']} backbone column(s)),
+{_training_sentence(table)}, {facts['train_minutes']:.1f} minutes of training and
+{_propagation_minutes(table):.1f} of propagation in total, on {data}. {_column_sentence(facts, margins)}
+The rank correlation with the paper is {rho:.2f} over {facts['rank_n']} cells (p = {facts['rank_pvalue']:.2g},
+treating the cells as independent). Our highest J&F point estimate is {facts['best']:.1f}
+({facts['best_cell']}); copy-first reaches {facts['copy_first']:.1f}{
 '' if facts['above_copy_first'] else ', so at this scale no trained matching module moves masks better than not moving them at all'}{
 '' if floor is None else '. ' + baseline_text(floor, 'copy-first')}
 
 **Differences a reader will notice.**
 
-1. *Our numbers are {'lower' if facts['mean_difference'] < 0 else 'higher'} than the paper's*, by {abs(facts['mean_difference']):.1f} J&F points on
-   average{f"; our best cell ({facts['best']:.1f}) is below the paper's worst ({facts['paper_worst']:.2f})" if facts['best'] < facts['paper_worst'] else ''}. The data and the scale
-   differ (below), so the levels are not comparable; only the order within the table can be.
-2. *{len(facts['below_zero_flow'])} trained cell(s) score below the zero-flow baseline* (point estimates)
-   ({', '.join(facts['below_zero_flow']) or 'none'}); the section on learning above shows how little
-   each one's training loss got below the zero-flow loss{
-   f", and hypotheses about the structure of the {' and '.join(facts['below_kinds'])} modules" if facts['below_kinds'] else ''}{
-   longer_note}.
+1. *Levels*: {_level_sentence(table)} The data and the scale differ (below), so the levels are not
+   comparable; only the order within the table can be.
+2. {_zero_flow_sentence(facts, longer_note)}
 3. {depth}
-4. *Network size*: Table 1 as printed gives {facts['largest_parameters'] / 1e6:.1f}M parameters
-   for {facts['largest_cell']}, our largest cell{
-   ", where the paper is quoted at 43M; we kept Table 1 as printed" if ModelConfig.from_cell(facts['largest_cell']).backbone == 'resnet101' else ''}
-   (notebook 01 counts them per row).
-5. *One training per cell.* {f"Retraining a cell with other seeds moved its J&F by up to {seed_range:.1f} points (table above), so differences between cells smaller than that are not evidence either way" if seed_range is not None else "Seed-to-seed variation was not measured, so small differences between cells are not evidence either way"}{
-   f"; where deformable matching loses a column here, it trails that column's best cell by {-wins.ours_margin.min():.1f} points at most" if (~wins.ours_deformable_wins).any() else ""}.
+4. *Network size*: {_size_sentence(facts)} (notebook 01 counts them per row).
+5. {_seed_sentence(seeds)}
 
-**Why the levels differ.** (1) *Data*: {'the real DAVIS-2017 val set' if real_davis else
-'a synthetic benchmark of photos moving over photos, not DAVIS-2017 val'}; its objects, motions and
-sizes set the level of every cell and of the baselines alike. (2) *Scale*: minutes of CPU training on
-small crops instead of the paper's GPU training on DAVIS + YouTube-VOS (about 5.7 hours of video);
-a matching module that has barely started to learn stays close to zero-flow, and zero-flow is close
+**Why the levels differ.** (1) *Data*: {_data_sentence(davis)}; its objects, motions and sizes set
+the level of every cell and of the baselines alike. (2) *Scale*: minutes of CPU training on small
+crops instead of the paper's GPU training on DAVIS + YouTube-VOS (about 5.7 hours of video); a
+matching module that has barely started to learn stays close to zero-flow, and zero-flow is close
 to copy-first. (3) *Assumptions*: the main paper's method section is missing, so the warp
-(ASSUMPTIONS 1-2), the loss (3), the training pairs (4), initialisation from scratch (5), multi-object
-propagation from t-1 (6), the widths of the small backbones and variants (7-8) and BatchNorm in the
-matching module (9) are our choices, listed at the top. Any of them could shift every cell; how much
-was not measured (for scale, Table 2's own spread over these cells is {facts['paper_spread']:.1f} points).
+(ASSUMPTIONS 1-2), the loss (3), the training pairs (4), initialisation without pretrained weights
+(5), multi-object propagation from t-1 (6), the widths of the small backbones and variants (7-8)
+and BatchNorm in the matching module (9) are our choices, listed at the top. Any of them could
+shift every cell; how much was not measured (for scale, Table 2's own spread over these cells is
+{facts['paper_spread']:.1f} points).
 
 **What would settle the claim.** The `paper` profile: real DAVIS-2017 (`davis_root`), a GPU, the
 full training, and several seeds per cell.
 """
 
 
+def _profile_steps(name) -> int:
+    from .config import get_profile
+
+    return get_profile(name).steps
+
+
+def _training_sentence(table) -> str:
+    """How the cells were trained: one step count for all or per column, and the warm start."""
+    from . import analysis
+
+    cells = analysis.trained(table).dropna(subset=["J&F-Mean"])
+    steps = sorted(set(cells.train_steps.astype(int)))
+    text = (f"each trained for {steps[0]} steps" if len(steps) == 1 else
+            "trained for " + ", ".join(f"{b}: {int(n)}" for b, n in
+                                       cells.groupby("backbone", sort=False).train_steps.max().items())
+            + " steps")
+    warm = cells.get("warm_start_steps")
+    if warm is not None and (warm.fillna(0) > 0).any():
+        text += f" after a {int(warm.max())}-step warm start shared by the cells of each column"
+    return text
+
+
+def _propagation_minutes(table) -> float:
+    from . import analysis
+
+    return float(analysis.trained(table).propagate_seconds.sum() / 60)
+
+
+def _level_sentence(table) -> str:
+    """Ours minus the paper's on average, for J, F and J&F: means of differences, not an ordering."""
+    from . import analysis
+
+    d = {m: float(analysis.scores(table, m).dropna().difference.mean()) for m in ("J", "F", "J&F")}
+    return (f"on average our cells are {d['J&F']:+.1f} J&F points from the paper's (J {d['J']:+.1f}, "
+            f"F {d['F']:+.1f}); on other data this orders nothing.")
+
+
+def _zero_flow_sentence(facts, longer_note: str) -> str:
+    below = facts["below_zero_flow"]
+    if not below:
+        return (f"*No trained cell scores below the zero-flow baseline* ({facts['zero_flow']:.1f}, "
+                f"point estimates; the section on learning has the intervals){longer_note}.")
+    kinds = " and ".join(facts["below_kinds"])
+    return (f"*{len(below)} trained cell(s) score below the zero-flow baseline* (point estimates: "
+            f"{', '.join(below)}); the section on learning above shows how little each one's training "
+            f"loss got below the zero-flow loss"
+            + (f", and hypotheses about the structure of the {kinds} modules" if kinds else "") + f"{longer_note}.")
+
+
+def _size_sentence(facts) -> str:
+    from .config import ModelConfig
+
+    cell, millions = facts["largest_cell"], facts["largest_parameters"] / 1e6
+    if ModelConfig.from_cell(cell).backbone == "resnet101":
+        return (f"Table 1 as printed gives {millions:.1f}M parameters for {cell}, our largest cell, "
+                f"where the paper is quoted at 43M; we kept Table 1 as printed")
+    return (f"our reading of Table 1 for the smaller backbones (ASSUMPTION 7) gives {millions:.1f}M "
+            f"parameters for {cell}, our largest cell")
+
+
+def _seed_sentence(seeds) -> str:
+    """What the seed runs say about every interval above (which resamples sequences, not trainings)."""
+    if seeds is None or seeds.empty:
+        return ("*One training per cell.* Seed-to-seed variation was not measured, and the intervals "
+                "resample the val sequences, not the training, so small differences between cells "
+                "are not evidence either way.")
+    return (f"*One training per cell, except {len(seeds)} cell(s) retrained with other seeds* "
+            f"({', '.join(seeds.index)}): a retraining moved a cell's J&F by up to "
+            f"{seeds['range'].max():.1f} points. The intervals resample the val sequences, not the "
+            f"training: where one excludes 0 but the difference is below that range, a retraining "
+            f"may reverse it.")
+
+
+def _data_sentence(davis: str | None) -> str:
+    if davis == "2016":
+        return ("DAVIS-2016 val, one object per sequence, where the paper scores DAVIS-2017 val (up "
+                "to five objects per sequence, which also tests telling objects apart)")
+    if davis == "2017":
+        return "the real DAVIS-2017 val set, as in the paper"
+    return "a synthetic benchmark of photos moving over photos, not DAVIS-2017 val"
+
+
 def _column_sentence(facts, margins) -> str:
-    """The column claim: highest J&F in how many columns, and (with margins) how many of those
-    leads and losses the intervals support."""
-    text = (f"Deformable matching has the highest J&F in {facts['ours_wins']} of {facts['columns']} "
-            f"column(s) (paper: {facts['paper_wins']} of {facts['columns']}).")
+    """The column claim: highest J&F point estimate in how many columns, and (with margins) how
+    many of those leads and losses the intervals support."""
+    text = (f"Deformable matching has the highest J&F point estimate in {facts['ours_wins']} of "
+            f"{facts['columns']} column(s) (paper: {facts['paper_wins']} of {facts['columns']}).")
     if margins is None or margins.empty:
         return text + " No interval was computed for these margins."
     counts = margins["verdict"].value_counts()
@@ -189,9 +267,7 @@ def _depth_sentence(table, columns) -> str:
     listed = ", ".join(f"{b} {mean[b]:.1f} (paper {paper[b]:.1f})" for b in mean.index)
     return (f"*Depth*: on the {len(shared)} setting(s) that ran in every column ({', '.join(shared)}), "
             f"the column means are {listed}. No interval was computed for these means, so they "
-            f"order nothing; our deeper backbones were trained for "
-            f"{', '.join(f'{b}: {n}' for b, n in columns.train_steps.items())} steps, from a "
-            f"shared warm start or from scratch as the profile says.")
+            f"order nothing; the columns were {_training_sentence(table)}.")
 
 
 def cells_markdown(table, objects: dict, baselines=("copy-first", "classical-flow")) -> str:
@@ -208,16 +284,17 @@ def cells_markdown(table, objects: dict, baselines=("copy-first", "classical-flo
     cells = analysis.trained(table)
     order = [*table[~table.cell.isin(cells.cell)].cell,
              *cells.assign(k=cells.backbone.map(BACKBONES.index)).sort_values("k", kind="stable").cell]
-    span = lambda d, sign="": f"{d['mean']:{sign}.1f} [{d['low']:{sign}.1f}, {d['high']:{sign}.1f}]"  # noqa: E731
+    level = lambda d: f"{d['mean']:.1f} [{d['low']:.1f}, {d['high']:.1f}]"  # noqa: E731
+    diff = lambda d: f"{signed(d['mean'])} [{signed(d['low'])}, {signed(d['high'])}]"  # noqa: E731
     number = lambda v, f: "" if v != v else format(v, f)  # noqa: E731 - NaN (a baseline) -> blank
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for cell in order:
         row = table.set_index("cell").loc[cell]
-        diffs = [span(paired(objects[cell], objects[b]), "+") if cell != b else "" for b in baselines]
+        diffs = [diff(paired(objects[cell], objects[b])) if cell != b else "" for b in baselines]
         paper = (row.paper_J + row.paper_F) / 2
         lines.append("| " + " | ".join([
             cell, f"{row['J-Mean']:.1f}", f"{row['F-Mean']:.1f}",
-            span(bootstrap(objects[cell]["J&F-Mean"], objects[cell]["sequence"])), *diffs,
+            level(bootstrap(objects[cell]["J&F-Mean"], objects[cell]["sequence"])), *diffs,
             number(row.loss_ratio, ".2f"), number(row.val_flow, ".2f"), number(paper, ".1f"),
             f"{row.train_seconds:.0f} + {row.propagate_seconds:.0f}"]) + " |")
     return "\n".join(lines)

@@ -142,11 +142,19 @@ def test_table2_discussion_quotes_the_measured_table():
     exp = Experiment("cpu", results_root=REPO / "results")
     table = pd.read_csv(exp.merged_path)
     facts = analysis.summary(table)
-    text = report.table2_discussion(table, exp.seed_runs(), {}, "the data", real_davis=False)
-    assert f"Our best cell reaches J&F\n{facts['best']:.1f}" in text
+    text = report.table2_discussion(table, exp.seed_runs(), {}, "the data", None, planned=28)
+    assert f"Our highest J&F point estimate is {facts['best']:.1f}\n({facts['best_cell']})" in text
     assert "on the data." in text and "a synthetic benchmark of photos" in text
+    assert f"{facts['cells']} Table 2 cells" in text  # the whole grid ran: no "of the profile's 28"
     assert f"{len(facts['below_zero_flow'])} trained cell(s) score below the zero-flow baseline" in text
-    assert "the real DAVIS-2017 val set" in report.table2_discussion(table, exp.seed_runs(), {}, "x", True)
+    assert "each trained for" not in text and "resnet18: 600" in text  # the cpu grid's steps differ by column
+    seeds = pd.DataFrame({"seed 0": [31.0], "seed 1": [28.5]}, index=["resnet18-deformable-l3-d1"]).assign(
+        mean=29.75, range=2.5)
+    retrained = report.table2_discussion(table, seeds, {}, "the data", None)
+    assert "except 1 cell(s) retrained with other seeds* (resnet18-deformable-l3-d1)" in retrained
+    assert "up to 2.5 points" in retrained and "may reverse it" in retrained
+    assert "DAVIS-2016 val, one object per sequence" in report.table2_discussion(
+        table, exp.seed_runs(), {}, "x", "2016")
 
 
 def test_a_davis_root_is_named_by_content_not_by_path(tmp_path):
