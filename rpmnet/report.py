@@ -322,9 +322,25 @@ def claims_markdown(table, margins, floor, flow) -> str:
     columns = analysis.rank_by_column(table)
     within = ", ".join(f"{name} {row.rho:.2f} ({row.cells:.0f} cells)" for name, row in columns.iterrows())
     return "\n".join([
-        "*Deformable matching wins its column* (95% intervals of its margin):", margins_text(margins), "",
+        "*Deformable matching wins its column* (95% intervals of its margin):", margins_text(margins),
+        *(["", paper_margins_text(table, margins)] if not margins.empty else []), "",
         f"- Against copy-first: {baseline_text(floor, 'copy-first')}",
         f"- Against classical flow: {baseline_text(flow, 'classical-flow', named=False)}",
         f"- Rank agreement with the paper's J&F: Spearman's rho {rho['rho']:.2f} over {rho['n']} cells "
         f"(p = {rho['pvalue']:.2g}, treating the cells as independent); within a column or over the "
         f"modules' means: {within}."])
+
+
+def paper_margins_text(table, margins) -> str:
+    """Is the paper's margin inside ours? Per column, the paper's J&F of the same two cells as
+    analysis.column_margins (deformable minus our column's best other cell) against our interval."""
+    paper = table.set_index("cell").eval("(paper_J + paper_F) / 2")
+    parts = []
+    for backbone, row in margins.iterrows():
+        theirs = paper[row["deformable"]] - paper[row["rival"]]
+        where = ("inside our interval" if row["low"] <= theirs <= row["high"] else
+                 "above our interval" if theirs > row["high"] else "below our interval")
+        parts.append(f"{backbone} {signed(theirs)} ({where} [{signed(row['low'])}, {signed(row['high'])}])")
+    return ("The paper's J&F margin between the same two cells (on DAVIS-2017 val): "
+            + "; ".join(parts) + ". Outside the interval, this data does not support the paper's margin "
+            "(the interval resamples the val sequences, not the training).")

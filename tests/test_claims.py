@@ -129,7 +129,8 @@ def test_the_readme_claims_count_and_name_from_the_intervals():
     base = np.linspace(20, 40, len(SEQUENCES))
     scores = {D: base + 2.0, S: base, L: base - 5.0, "copy-first": base - 1.0, "classical-flow": base + 9.0}
     methods = {c: objects(v) for c, v in scores.items()}
-    table = merged(scores)
+    table = merged(scores).assign(paper_J=[33.0, 30.0, 25.0, np.nan, np.nan],
+                                  paper_F=[33.0, 30.0, 25.0, np.nan, np.nan])
     text = report.claims_markdown(table, analysis.column_margins(table, methods),
                                   analysis.versus_baseline(table, methods, "copy-first"),
                                   analysis.versus_baseline(table, methods, "classical-flow"))
@@ -138,3 +139,4 @@ def test_the_readme_claims_count_and_name_from_the_intervals():
     assert ("**0 of 3** trained cells are ahead of classical-flow (the 95% interval of cell minus "
             "classical-flow excludes 0), 0 cannot be told apart from it and 3 are behind it.") in text
     assert "Spearman's rho" in text and "FCN-ResNet18" in text
+    assert "FCN-ResNet18 +3.0 (above our interval [+2.0, +2.0])" in text  # paper D - S = 33 - 30
