@@ -306,6 +306,9 @@ def protocol_status(profile, twin: str | None = None) -> str:
     return text + f" No grid of profile {profile.name} was retrained under the cpu-fair protocol."
 
 
+NAMED_AT_MOST = 6   # a longer list of cell ids is unreadable in a sentence; the tables have them
+
+
 def best_estimate(best: str, score: float, versus, seed: int = 0) -> str:
     """The highest J&F of a grid, said as what it is: one training's point estimate, with how many
     other trained cells its 95% intervals (compare.versus of `best`) cannot order it against."""
@@ -316,7 +319,7 @@ def best_estimate(best: str, score: float, versus, seed: int = 0) -> str:
         return text + "; no other trained cell to compare it with."
     text += (f"; by the 95% paired intervals it is ahead of {counts.get('ahead', 0)} of the "
              f"{len(versus)} other trained cells and cannot be told apart from {len(undecided)}")
-    return text + (f" ({', '.join(undecided)})." if undecided else ".")
+    return text + (f" ({', '.join(undecided)})." if 0 < len(undecided) <= NAMED_AT_MOST else ".")
 
 
 def _module_name(label) -> str:
@@ -331,8 +334,10 @@ def module_lead_text(modules, seeds) -> str:
     means run over the same backbone columns."""
     from . import analysis
 
-    lead = analysis.deformable_lead(modules)
     others = modules.drop("Deformable", level="matching")
+    if others.empty:  # e.g. cpu-davis: a grid of the deformable cell alone
+        return "Deformable matching is the only matching module of this grid: there is no module to rank it against."
+    lead = analysis.deformable_lead(modules)
     rival = _module_name(others["ours"].idxmax())
     text = (f"Deformable matching ranks **{lead['rank']} of {len(modules)}** here (paper: "
             f"{lead['paper_rank']}), {lead['lead']:+.2f} J&F points against the best other module "
@@ -373,12 +378,13 @@ def attribute_notes(table, picked: dict, rival: str, margins, level: float = 0.9
         low, high, total = margins["sequences"].min(), margins["sequences"].max(), len(margins)
         notes.append(f"Each attribute's interval rests on {low} to {high} sequences. With {total} "
                      f"intervals at {level:.0%}, about {total * (1 - level):.1f} would exclude 0 by "
-                     f"chance alone, so one excluded 0 is no evidence by itself.")
+                     f"chance alone if the two were equal on every attribute: count the exclusions "
+                     f"against that.")
     if len(set(backbone.values())) > 1:
         cells = analysis.trained(table).set_index("cell")
         runner = cells[(cells.matching == "deformable") & (cells.index != deformable)]["J&F-Mean"]
-        gap = (f"; it leads the next deformable cell ({runner.idxmax()}) by "
-               f"{cells.loc[deformable, 'J&F-Mean'] - runner.max():.2f} J&F" if len(runner) else "")
+        gap = (f" ({deformable} leads the next deformable cell, {runner.idxmax()}, by "
+               f"{cells.loc[deformable, 'J&F-Mean'] - runner.max():.2f} J&F)" if len(runner) else "")
         notes.append(f"{deformable} and {rival} come from different backbone columns: each is its "
                      f"module's highest J&F point estimate over all columns{gap}, so these margins "
                      f"compare modules across backbones, depth included.")

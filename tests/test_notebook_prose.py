@@ -68,6 +68,8 @@ def test_best_estimate_counts_the_cells_it_cannot_be_told_apart_from():
         f"**{D18}** has the highest J&F point estimate (seed 0), 33.7; by the 95% paired intervals "
         f"it is ahead of 1 of the 3 other trained cells and cannot be told apart from 2 ({S18}, {D34}).")
     assert report.best_estimate(D18, 30.0, pd.DataFrame(), seed=2).endswith("no other trained cell to compare it with.")
+    many = pd.DataFrame({"verdict": ["undecided"] * 7}, index=[f"cell{i}" for i in range(7)])
+    assert report.best_estimate(D18, 30.0, many).endswith("cannot be told apart from 7.")
 
 
 def test_module_lead_is_against_the_best_other_module_and_flags_unequal_columns():
@@ -81,6 +83,8 @@ def test_module_lead_is_against_the_best_other_module_and_flags_unequal_columns(
     even = merged({"copy-first": 20.0, D18: 30.0, S18: 33.0})
     text = report.module_lead_text(analysis.by_module(even), seed_table([1.0]))
     assert "range" not in text and "columns (`columns`)" not in text
+    alone = merged({"copy-first": 20.0, D18: 30.0})
+    assert "the only matching module" in report.module_lead_text(analysis.by_module(alone), pd.DataFrame())
 
 
 def test_retraining_note_states_the_seed_range_or_its_absence():
@@ -94,7 +98,7 @@ def test_attribute_notes_count_chance_exclusions_and_flag_other_backbones():
     text = report.attribute_notes(table, {"deformable": D34}, S18, margins)
     assert "rests on 3 to 14 sequences. With 16 intervals at 95%, about 0.8 would exclude 0" in text
     assert f"{D34} and {S18} come from different backbone columns" in text
-    assert f"leads the next deformable cell ({D18}) by 0.01 J&F" in text
+    assert f"({D34} leads the next deformable cell, {D18}, by 0.01 J&F)" in text
     same = report.attribute_notes(table, {"deformable": D18}, S18, margins.iloc[:2])
     assert "different backbone" not in same and "about 0.1 would" in same
     assert report.attribute_notes(table, {"deformable": D18}, "copy-first", pd.DataFrame()) == ""
