@@ -154,8 +154,9 @@ def by_backbone(table):
 
 def by_module(table, metric="J&F"):
     """Per matching module (a row of Table 2): its mean over the backbone columns that ran, paper
-    and ours, and its rank in each (1 = best). Averaging the columns takes out depth and the
-    per-backbone training budgets, leaving the comparison the paper's claim is about."""
+    and ours, its rank in each (1 = best), and over how many columns each mean runs (`columns`).
+    Where every module ran in every column, averaging takes out depth (and any per-backbone step
+    budget), leaving the comparison the paper's claim is about; with unequal `columns` it does not."""
     import pandas as pd
 
     s = scores(table, metric).dropna()

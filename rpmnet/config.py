@@ -169,14 +169,29 @@ ASSUMPTIONS = {a.name: a for a in [
 ]}
 
 
-def assumptions_table():
-    """One row per assumption: the switches, then the fixed readings (`kind`), each in order."""
+def assumptions_table(profile=None):
+    """One row per assumption: the switches, then the fixed readings (`kind`), each in order.
+    With a profile, also the value it trains with ("in this profile"): a profile's protocol
+    (ASSUMPTIONS 4, 9-12) can differ from the defaults, and the table must say what is in force."""
     import pandas as pd
 
+    used = profile_assumptions(profile) if profile is not None else {}
     return pd.DataFrame([dict(number=a.number, setting=a.name,
                               kind="fixed reading" if a.fixed else "switch", default=a.default,
+                              **({"in this profile": used.get(a.name, a.default)} if used else {}),
                               choices=", ".join(map(str, a.choices)), assumption=a.text)
                          for a in sorted(ASSUMPTIONS.values(), key=lambda a: a.fixed)])
+
+
+def profile_assumptions(profile) -> dict:
+    """{assumption name: what a profile's training uses} for the assumptions a Profile field sets
+    (train.py reads these fields); the others stay at their defaults in every profile."""
+    profile = get_profile(profile)
+    start = (f"warm ({profile.warm_start} steps with {profile.warm_start_cell}, per column)"
+             if profile.warm_start else "scratch")
+    return {"frame_gap": f"random 1..{profile.max_gap}" if profile.max_gap else 1,
+            "matching_norm": profile.matching_norm, "lr_schedule": profile.lr_schedule,
+            "flow_init": profile.flow_init, "cell_start": start}
 
 
 def check_assumption(name: str, value):

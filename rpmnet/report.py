@@ -344,3 +344,140 @@ def paper_margins_text(table, margins) -> str:
     return ("The paper's J&F margin between the same two cells (on DAVIS-2017 val): "
             + "; ".join(parts) + ". Outside the interval, this data does not support the paper's margin "
             "(the interval resamples the val sequences, not the training).")
+
+# --- notebook prose (nb03/nb05)
+# Sentences whose truth depends on the profile or on the measured tables: the notebooks' static
+# Markdown stays profile-neutral and these say what this run did.
+
+
+def _backbone_list(values: dict, unit: str) -> str:
+    """{backbone: n} -> "1200 steps for every cell" or "600 steps for resnet18, 400 for resnet34"."""
+    if len(set(values.values())) == 1:
+        return f"{next(iter(values.values()))} {unit} for every cell"
+    parts = [f"{n} {unit + ' ' if i == 0 else ''}for {b}" for i, (b, n) in enumerate(values.items())]
+    return ", ".join(parts)
+
+
+def training_scale(profile, table=None) -> str:
+    """How a grid's cells were trained (one sentence): backbones and steps (the table's
+    train_steps where cells finished, else the profile's), warm start and CPU threads."""
+    from . import analysis
+    from .config import get_profile
+
+    profile = get_profile(profile)
+    cells = analysis.trained(table).dropna(subset=["train_steps"]) if table is not None else None
+    if cells is not None and not cells.empty:
+        steps = {b: int(n) for b, n in cells.groupby("backbone", sort=False).train_steps.max().items()}
+    else:
+        steps = {b: profile.steps_for(b) for b in profile.ablation_backbones}
+    start = (f"each after a shared {profile.warm_start}-step warm start of its backbone column"
+             if profile.warm_start else "each from scratch")
+    threads = f"{profile.threads} CPU threads per cell" if profile.threads else "torch's default threads"
+    return (f"The cells were trained with {_backbone_list(steps, 'steps')}, {start}, "
+            f"on {threads} (profile {profile.name}).")
+
+
+def protocol_status(profile, twin: str | None = None) -> str:
+    """Whether a grid follows the plain reading or the issue-13 protocol, and which grid is its
+    twin (config.PROTOCOL_TWINS, read both ways); `twin`: the twin's name when its grid was found."""
+    from .config import PROTOCOL_TWINS, get_profile
+
+    profile = get_profile(profile)
+    gap = f"a random frame gap 1..{profile.max_gap}" if profile.max_gap else "frame gap 1"
+    settings = (f"{'a shared ' + str(profile.warm_start) + '-step warm start' if profile.warm_start else 'every cell from scratch'}, "
+                f"row 108 starting {'at zero' if profile.flow_init == 'zero' else 'from small random weights'}, "
+                f"{gap}, {_backbone_list({b: profile.steps_for(b) for b in profile.ablation_backbones}, 'steps')}")
+    if profile.warm_start:
+        plain = {new: old for old, new in PROTOCOL_TWINS.items()}.get(profile.name)
+        where = (f"its plain-reading twin is `{plain}` (`results/table2_{plain}.csv`)" if plain else
+                 "no plain-reading twin of it is listed in `config.PROTOCOL_TWINS`")
+        return f"This grid already uses the protocol ({settings}); {where}."
+    text = f"The grid above follows the plain reading: {settings}."
+    if twin:
+        return text + f" Below, its cells beside the same cells retrained under `{twin}`."
+    return text + f" No grid of profile {profile.name} was retrained under the cpu-fair protocol."
+
+
+NAMED_AT_MOST = 6   # a longer list of cell ids is unreadable in a sentence; the tables have them
+
+
+def best_estimate(best: str, score: float, versus, seed: int = 0) -> str:
+    """The highest J&F of a grid, said as what it is: one training's point estimate, with how many
+    other trained cells its 95% intervals (compare.versus of `best`) cannot order it against."""
+    counts = versus["verdict"].value_counts() if len(versus) else {}
+    undecided = list(versus.index[versus["verdict"] == "undecided"]) if len(versus) else []
+    text = f"**{best}** has the highest J&F point estimate (seed {seed}), {score:.1f}"
+    if not len(versus):
+        return text + "; no other trained cell to compare it with."
+    text += (f"; by the 95% paired intervals it is ahead of {counts.get('ahead', 0)} of the "
+             f"{len(versus)} other trained cells and cannot be told apart from {len(undecided)}")
+    return text + (f" ({', '.join(undecided)})." if 0 < len(undecided) <= NAMED_AT_MOST else ".")
+
+
+def _module_name(label) -> str:
+    """A by_module index tuple ("Standard", "3 / 1", 3) -> "standard 3 / 1, 3 layers"."""
+    matching, kernel, layers = label
+    return f"{matching.lower()} {kernel}, {layers} layer{'s' if layers > 1 else ''}"
+
+
+def module_lead_text(modules, seeds) -> str:
+    """From analysis.by_module: deformable matching's rank and its lead over the best other
+    module's mean (analysis.deformable_lead), against the seed range, and whether the modules'
+    means run over the same backbone columns."""
+    from . import analysis
+
+    others = modules.drop("Deformable", level="matching")
+    if others.empty:  # e.g. cpu-davis: a grid of the deformable cell alone
+        return "Deformable matching is the only matching module of this grid: there is no module to rank it against."
+    lead = analysis.deformable_lead(modules)
+    rival = _module_name(others["ours"].idxmax())
+    text = (f"Deformable matching ranks **{lead['rank']} of {len(modules)}** here (paper: "
+            f"{lead['paper_rank']}), {lead['lead']:+.2f} J&F points against the best other module "
+            f"({rival}), its mean over {lead['columns']} column(s).")
+    if not seeds.empty and abs(lead["lead"]) < seeds["range"].max():
+        text += (f" That is less than the {seeds['range'].max():.1f}-point range a retraining alone "
+                 f"produced (below), so by this average the two cannot be told apart.")
+    if modules["columns"].nunique() > 1:
+        text += (f" The modules' means run over {modules['columns'].min()} to "
+                 f"{modules['columns'].max()} columns (`columns`): a module that ran in fewer columns "
+                 f"is averaged over other backbones than the rest, so here depth is not taken out.")
+    return text + " This average over columns has no interval of its own: the per-column intervals above decide."
+
+
+def retraining_note(seeds) -> str:
+    """What the intervals over sequences leave out: retraining (ablation.seed_runs)."""
+    text = ("These intervals cover the sampling of sequences, not retraining: the cells were "
+            "trained once each.")
+    if seeds.empty:
+        return text + (" How far a retraining moves a cell was not measured here, so a difference "
+                       "that excludes 0 may still reverse when the cells are trained again.")
+    return text + (f" Retraining a cell with another seed moved its J&F by up to "
+                   f"{seeds['range'].max():.1f} points ({len(seeds)} cell(s), notebook 03), so a "
+                   f"difference smaller than that may reverse on retraining, whatever its interval.")
+
+
+def attribute_notes(table, picked: dict, rival: str, margins, level: float = 0.95) -> str:
+    """How to read the per-attribute margins (compare.attribute_margins of the deformable cell
+    minus `rival`): how many sequences each covers, how many intervals would exclude 0 by chance
+    alone, and, when the two cells come from different backbone columns, that they do."""
+    from . import analysis
+    from .config import BASELINES, ModelConfig
+
+    deformable = picked["deformable"]
+    backbone = {c: ModelConfig.from_cell(c).backbone for c in (deformable, rival) if c not in BASELINES}
+    notes = []
+    if len(margins):
+        low, high, total = margins["sequences"].min(), margins["sequences"].max(), len(margins)
+        notes.append(f"Each attribute's interval rests on {low} to {high} sequences. With {total} "
+                     f"intervals at {level:.0%}, about {total * (1 - level):.1f} would exclude 0 by "
+                     f"chance alone if the two were equal on every attribute: count the exclusions "
+                     f"against that.")
+    if len(set(backbone.values())) > 1:
+        cells = analysis.trained(table).set_index("cell")
+        runner = cells[(cells.matching == "deformable") & (cells.index != deformable)]["J&F-Mean"]
+        gap = (f" ({deformable} leads the next deformable cell, {runner.idxmax()}, by "
+               f"{cells.loc[deformable, 'J&F-Mean'] - runner.max():.2f} J&F)" if len(runner) else "")
+        notes.append(f"{deformable} and {rival} come from different backbone columns: each is its "
+                     f"module's highest J&F point estimate over all columns{gap}, so these margins "
+                     f"compare modules across backbones, depth included.")
+    return " ".join(notes)

@@ -100,7 +100,8 @@ def rank_scatter(table, metric: str = "J&F"):
 
 
 def cells_vs_baselines(table):
-    """J&F of every cell that ran, with the two model-free baselines as vertical lines."""
+    """J&F of every cell that ran, with the model-free baselines that ran (copy-first, zero-flow,
+    classical-flow: _baseline_lines draws each of BASELINES) as vertical lines."""
     cells = trained(table)
     fig = figure(6.5, 0.9 + 0.28 * max(len(cells), 1))
     ax = fig.add_subplot()

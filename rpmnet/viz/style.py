@@ -103,8 +103,9 @@ class Run:
         return pd.DataFrame(rows, columns=["", "value"]).set_index("")
 
     def assumptions(self):
-        """The ASSUMPTIONS in force (the paper is silent on these; NOTES.md numbers them)."""
-        return assumptions_table()
+        """The ASSUMPTIONS (the paper is silent on these; NOTES.md numbers them): each one's
+        default and, in "in this profile", the value in force in this run's profile."""
+        return assumptions_table(self.profile)
 
     def figure_path(self, name: str) -> Path:
         return self.results_dir / "figures" / f"{self.prefix}_{name}.png"
