@@ -160,19 +160,20 @@ def _profile_steps(name) -> int:
 
 
 def _training_sentence(table) -> str:
-    """How the cells were trained: one step count for all or per column, and the warm start."""
+    """How the finished cells were trained, from the table: steps per column and the warm start."""
     from . import analysis
 
     cells = analysis.trained(table).dropna(subset=["J&F-Mean"])
-    steps = sorted(set(cells.train_steps.astype(int)))
-    text = (f"each trained for {steps[0]} steps" if len(steps) == 1 else
-            "trained for " + ", ".join(f"{b}: {int(n)}" for b, n in
-                                       cells.groupby("backbone", sort=False).train_steps.max().items())
-            + " steps")
+    text = f"trained with {_backbone_list(_column_steps(cells), 'steps')}"
     warm = cells.get("warm_start_steps")
     if warm is not None and (warm.fillna(0) > 0).any():
-        text += f" after a {int(warm.max())}-step warm start shared by the cells of each column"
+        text += f", after a {int(warm.max())}-step warm start shared by the cells of each column"
     return text
+
+
+def _column_steps(cells) -> dict:
+    """{backbone: training steps} of the finished cells of each column."""
+    return {b: int(n) for b, n in cells.groupby("backbone", sort=False).train_steps.max().items()}
 
 
 def _propagation_minutes(table) -> float:
@@ -345,6 +346,7 @@ def paper_margins_text(table, margins) -> str:
             + "; ".join(parts) + ". Outside the interval, this data does not support the paper's margin "
             "(the interval resamples the val sequences, not the training).")
 
+
 # --- notebook prose (nb03/nb05)
 # Sentences whose truth depends on the profile or on the measured tables: the notebooks' static
 # Markdown stays profile-neutral and these say what this run did.
@@ -367,7 +369,7 @@ def training_scale(profile, table=None) -> str:
     profile = get_profile(profile)
     cells = analysis.trained(table).dropna(subset=["train_steps"]) if table is not None else None
     if cells is not None and not cells.empty:
-        steps = {b: int(n) for b, n in cells.groupby("backbone", sort=False).train_steps.max().items()}
+        steps = _column_steps(cells)
     else:
         steps = {b: profile.steps_for(b) for b in profile.ablation_backbones}
     start = (f"each after a shared {profile.warm_start}-step warm start of its backbone column"

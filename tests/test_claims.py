@@ -84,7 +84,7 @@ def test_discussion_states_the_column_claim_with_its_intervals():
     floor = analysis.versus_baseline(table, methods, "copy-first")
     text = report.table2_discussion(table, pd.DataFrame(), {}, "test data", "2017", margins, floor, planned=28)
     assert "it is ahead in 1, behind in 0 and cannot be told apart in 0 of the 1 column(s)" in text
-    assert "2 of the profile's 28 Table 2 cells" in text and "each trained for 1200 steps," in text
+    assert "2 of the profile's 28 Table 2 cells" in text and "trained with 1200 steps for every cell," in text
     assert "*No trained cell scores below the zero-flow baseline*" in text
     assert "*One training per cell.* Seed-to-seed variation was not measured" in text
     assert "our cells are +0.0 J&F points from the paper's" not in text  # 30 vs ours: a real difference

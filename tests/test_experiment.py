@@ -147,7 +147,7 @@ def test_table2_discussion_quotes_the_measured_table():
     assert "on the data." in text and "a synthetic benchmark of photos" in text
     assert f"{facts['cells']} Table 2 cells" in text  # the whole grid ran: no "of the profile's 28"
     assert f"{len(facts['below_zero_flow'])} trained cell(s) score below the zero-flow baseline" in text
-    assert "each trained for" not in text and "resnet18: 600" in text  # the cpu grid's steps differ by column
+    assert "for every cell" not in text and "600 steps for resnet18, 400 for resnet34" in text  # the cpu grid's steps differ by column
     seeds = pd.DataFrame({"seed 0": [31.0], "seed 1": [28.5]}, index=["resnet18-deformable-l3-d1"]).assign(
         mean=29.75, range=2.5)
     retrained = report.table2_discussion(table, seeds, {}, "the data", None)
