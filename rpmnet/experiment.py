@@ -251,8 +251,9 @@ class Experiment:
 
     def markdown(self) -> str:
         """The finished cells as the README shows them: the table with intervals
-        (report.cells_markdown), the seed runs (report.seeds_markdown) and the claims with their
-        intervals (report.claims_markdown); "" if no cell ran."""
+        (report.cells_markdown), the seed runs (report.seeds_markdown), the time per backbone
+        column (report.timing_markdown) and the claims with their intervals
+        (report.claims_markdown); "" if no cell ran."""
         from . import report
 
         table, seeds = self.stored(), self.seed_runs()
@@ -261,6 +262,7 @@ class Experiment:
         parts = [report.cells_markdown(table, self.objects(table.cell))]
         if not seeds.empty:
             parts.append(report.seeds_markdown(seeds))
+        parts.append(report.timing_markdown(table))
         parts.append(report.claims_markdown(table, self.column_margins(table), self.versus_baseline(table),
                                             self.versus_baseline(table, "classical-flow")))
         return "\n\n".join(parts)

@@ -483,3 +483,26 @@ def attribute_notes(table, picked: dict, rival: str, margins, level: float = 0.9
                      f"module's highest J&F point estimate over all columns{gap}, so these margins "
                      f"compare modules across backbones, depth included.")
     return " ".join(notes)
+
+
+def timing_markdown(table, cells_per_column: int = 7) -> str:
+    """Grid time per backbone column (Markdown): what was measured (the finished cells' training
+    and propagation, the column's warm start) and, for a column not finished, the estimate for
+    all its cells at its finished cells' mean (labelled as an estimate)."""
+    from . import analysis
+    from .config import BACKBONES
+
+    cells = analysis.trained(table).dropna(subset=["J&F-Mean"])
+    lines = ["| column | cells run | warm start min | training min | propagation min | min per cell "
+             f"| column of {cells_per_column} cells, min |", "|" + "---|" * 7]
+    for backbone in [b for b in BACKBONES if b in set(cells.backbone)]:
+        column = cells[cells.backbone == backbone]
+        per_cell = (column.train_seconds + column.propagate_seconds) / 60
+        warm = float(column.warm_start_seconds.fillna(0).max()) / 60
+        whole = warm + per_cell.sum()
+        total = (f"{whole:.0f} (measured)" if len(column) >= cells_per_column else
+                 f"~{warm + per_cell.mean() * cells_per_column:.0f} (estimated from {len(column)})")
+        lines.append(f"| {analysis.BACKBONE_NAMES[backbone]} | {len(column)} | {warm:.1f} | "
+                     f"{column.train_seconds.sum() / 60:.1f} | {column.propagate_seconds.sum() / 60:.1f} | "
+                     f"{per_cell.min():.1f}-{per_cell.max():.1f} | {total} |")
+    return "\n".join(lines)

@@ -140,3 +140,16 @@ def test_the_readme_claims_count_and_name_from_the_intervals():
             "classical-flow excludes 0), 0 cannot be told apart from it and 3 are behind it.") in text
     assert "Spearman's rho" in text and "FCN-ResNet18" in text
     assert "FCN-ResNet18 +3.0 (above our interval [+2.0, +2.0])" in text  # paper D - S = 33 - 30
+
+
+def test_grid_time_is_measured_for_a_full_column_and_estimated_for_the_others():
+    settings = table2().set_index("cell")
+    r18 = [c for c in settings.index if c.startswith("resnet18-")]
+    rows = [dict(cell=c, backbone="resnet18", train_seconds=240.0, propagate_seconds=60.0,
+                 warm_start_seconds=60.0) for c in r18]
+    rows += [dict(cell="resnet34-deformable-l3-d1", backbone="resnet34", train_seconds=480.0,
+                  propagate_seconds=120.0, warm_start_seconds=120.0), dict(cell="copy-first", train_seconds=0.0)]
+    table = pd.DataFrame(rows).assign(**{"J&F-Mean": 30.0})
+    lines = report.timing_markdown(table).splitlines()
+    assert lines[2] == "| FCN-ResNet18 | 7 | 1.0 | 28.0 | 7.0 | 5.0-5.0 | 36 (measured) |"
+    assert lines[3] == "| FCN-ResNet34 | 1 | 2.0 | 8.0 | 2.0 | 10.0-10.0 | ~72 (estimated from 1) |"
