@@ -487,22 +487,22 @@ def attribute_notes(table, picked: dict, rival: str, margins, level: float = 0.9
 
 def timing_markdown(table, cells_per_column: int = 7) -> str:
     """Grid time per backbone column (Markdown): what was measured (the finished cells' training
-    and propagation, the column's warm start) and, for a column not finished, the estimate for
-    all its cells at its finished cells' mean (labelled as an estimate)."""
+    and propagation, the column's warm start, summed) and the column of all its cells at the
+    median cell (warm start + cells x median): a cell that ran beside another job inflates the
+    sum but not the median, and an unfinished column gets its estimate from the cells it has."""
     from . import analysis
     from .config import BACKBONES
 
     cells = analysis.trained(table).dropna(subset=["J&F-Mean"])
-    lines = ["| column | cells run | warm start min | training min | propagation min | min per cell "
-             f"| column of {cells_per_column} cells, min |", "|" + "---|" * 7]
+    lines = ["| column | cells run | warm start min | training min | propagation min | min per cell, "
+             f"median (range) | measured sum, min | {cells_per_column} cells at the median, min |",
+             "|" + "---|" * 8]
     for backbone in [b for b in BACKBONES if b in set(cells.backbone)]:
         column = cells[cells.backbone == backbone]
         per_cell = (column.train_seconds + column.propagate_seconds) / 60
         warm = float(column.warm_start_seconds.fillna(0).max()) / 60
-        whole = warm + per_cell.sum()
-        total = (f"{whole:.0f} (measured)" if len(column) >= cells_per_column else
-                 f"~{warm + per_cell.mean() * cells_per_column:.0f} (estimated from {len(column)})")
         lines.append(f"| {analysis.BACKBONE_NAMES[backbone]} | {len(column)} | {warm:.1f} | "
                      f"{column.train_seconds.sum() / 60:.1f} | {column.propagate_seconds.sum() / 60:.1f} | "
-                     f"{per_cell.min():.1f}-{per_cell.max():.1f} | {total} |")
+                     f"{per_cell.median():.1f} ({per_cell.min():.1f}-{per_cell.max():.1f}) | "
+                     f"{warm + per_cell.sum():.0f} | {warm + cells_per_column * per_cell.median():.0f} |")
     return "\n".join(lines)

@@ -151,5 +151,7 @@ def test_grid_time_is_measured_for_a_full_column_and_estimated_for_the_others():
                   propagate_seconds=120.0, warm_start_seconds=120.0), dict(cell="copy-first", train_seconds=0.0)]
     table = pd.DataFrame(rows).assign(**{"J&F-Mean": 30.0})
     lines = report.timing_markdown(table).splitlines()
-    assert lines[2] == "| FCN-ResNet18 | 7 | 1.0 | 28.0 | 7.0 | 5.0-5.0 | 36 (measured) |"
-    assert lines[3] == "| FCN-ResNet34 | 1 | 2.0 | 8.0 | 2.0 | 10.0-10.0 | ~72 (estimated from 1) |"
+    assert lines[2] == "| FCN-ResNet18 | 7 | 1.0 | 28.0 | 7.0 | 5.0 (5.0-5.0) | 36 | 36 |"
+    assert lines[3] == "| FCN-ResNet34 | 1 | 2.0 | 8.0 | 2.0 | 10.0 (10.0-10.0) | 12 | 72 |"
+    table.loc[0, "train_seconds"] = 1440.0  # one cell beside another job: the sum grows, the median not
+    assert report.timing_markdown(table).splitlines()[2] == "| FCN-ResNet18 | 7 | 1.0 | 48.0 | 7.0 | 5.0 (5.0-25.0) | 56 | 36 |"
