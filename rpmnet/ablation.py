@@ -256,7 +256,27 @@ def masks(exp, cell) -> Path:
     if all((work / "masks" / name).is_dir() for name in _val_sequences(exp, root)):
         return work / "masks"
     method = cell if cell in BASELINES else _train(exp, cell, work)
-    return _propagate(exp, method, root, work / "masks", device)
+    masks = _propagate(exp, method, root, work / "masks", device)
+    if not same_training(exp, cell):
+        import warnings
+
+        warnings.warn(f"{cell}: these masks come from a retraining whose losses differ from the "
+                      f"committed cell's (bit-for-bit needs the same processor and thread count): "
+                      f"figures show these masks, the scores are the committed cell's", stacklevel=2)
+    return masks
+
+
+def same_training(exp, cell) -> bool:
+    """Did the work folder's training log the very losses the stored cell's log has? (A cell
+    retrained on another processor drifts from step 0 in the 5th digit.) True for baselines and
+    where either log is missing: nothing to compare."""
+    import pandas as pd
+
+    log, stored = work_dir(exp, cell) / "log.csv", training_log(exp, cell)
+    if stored is None or not log.is_file():
+        return True
+    columns = ["step", "loss", "zero_flow_loss"]
+    return pd.read_csv(log)[columns].equals(stored[columns])
 
 
 def run_cell(exp, cell) -> dict:

@@ -411,3 +411,20 @@ def test_spearman_skips_missing_rows_and_is_nan_when_undecidable():
     assert analysis._spearman(s([1.0, 2.0, 3.0, 4.0]), s([4.0, 3.0, 2.0, 1.0])) == pytest.approx(-1.0)
     assert math.isnan(analysis._spearman(s([1.0, 2.0, float("nan")]), s([1.0, 2.0, 3.0])))   # 2 rows
     assert math.isnan(analysis._spearman(s([1.0, 2.0, 3.0]), s([5.0, 5.0, 5.0])))            # constant
+
+
+def test_masks_from_another_training_are_told_apart(tmp_path):
+    """same_training: the work folder's log against the stored one (a retraining on another
+    processor drifts in the 5th digit); nothing to compare is no difference."""
+    exp = Experiment("smoke", results_root=tmp_path / "r", checkpoints_root=tmp_path / "c")
+    cell = "resnet18-deformable-l3-d1"
+    assert ablation.same_training(exp, cell)  # neither log
+    log = pd.DataFrame({"step": [0, 1], "loss": [0.050621, 0.074750], "zero_flow_loss": [0.0508, 0.0753]})
+    ablation.work_dir(exp, cell).mkdir(parents=True)
+    log.to_csv(ablation.work_dir(exp, cell) / "log.csv", index=False)
+    assert ablation.same_training(exp, cell)  # no stored log
+    ablation.result_path(exp, cell, "train").parent.mkdir(parents=True)
+    log.to_csv(ablation.result_path(exp, cell, "train"), index=False)
+    assert ablation.same_training(exp, cell)
+    log.assign(loss=[0.050627, 0.074757]).to_csv(ablation.work_dir(exp, cell) / "log.csv", index=False)
+    assert not ablation.same_training(exp, cell)
