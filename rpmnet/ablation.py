@@ -253,10 +253,10 @@ def masks(exp, cell) -> Path:
     missing (training first, or resuming, if the cell has no final checkpoint)."""
     device, root = resolve_device(exp.device), benchmark_root(exp)
     work = _work(exp, cell)
-    if all((work / "masks" / name).is_dir() for name in _val_sequences(exp, root)):
-        return work / "masks"
-    method = cell if cell in BASELINES else _train(exp, cell, work)
-    masks = _propagate(exp, method, root, work / "masks", device)
+    masks = work / "masks"
+    if not all((masks / name).is_dir() for name in _val_sequences(exp, root)):
+        method = cell if cell in BASELINES else _train(exp, cell, work)
+        masks = _propagate(exp, method, root, masks, device)
     if not same_training(exp, cell):
         import warnings
 
