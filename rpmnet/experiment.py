@@ -259,12 +259,14 @@ class Experiment:
         table, seeds = self.stored(), self.seed_runs()
         if table is None:
             return ""
-        parts = [report.cells_markdown(table, self.objects(table.cell))]
+        objects = self.objects(table.cell)  # read once: every table and claim below uses them
+        parts = [report.cells_markdown(table, objects)]
         if not seeds.empty:
             parts.append(report.seeds_markdown(seeds))
         parts.append(report.timing_markdown(table))
-        parts.append(report.claims_markdown(table, self.column_margins(table), self.versus_baseline(table),
-                                            self.versus_baseline(table, "classical-flow")))
+        parts.append(report.claims_markdown(
+            table, analysis.column_margins(table, objects, seeds),
+            *(analysis.versus_baseline(table, objects, b) for b in ("copy-first", "classical-flow"))))
         return "\n\n".join(parts)
 
     def attribute_scores(self, cells):
