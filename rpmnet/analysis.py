@@ -477,6 +477,77 @@ def column_margins(table, objects: dict, seeds=None):
     return pd.DataFrame(rows).set_index("backbone") if rows else pd.DataFrame()
 
 
+def training_sd(seeds) -> dict:
+    """How far retraining alone moves a cell: the pooled within-cell standard deviation of J&F over
+    the cells that ran under several seeds (ablation.seed_runs), with how many cells and runs it
+    rests on; empty if no cell has two seeds."""
+    import numpy as np
+
+    if seeds is None or seeds.empty:
+        return {}
+    runs = seeds.drop(columns=["mean", "range"], errors="ignore")
+    deviations = runs.sub(runs.mean(axis=1), axis=0)
+    freedom = int((runs.notna().sum(axis=1) - 1).clip(lower=0).sum())
+    if freedom == 0:
+        return {}
+    return dict(sd=float(np.sqrt((deviations ** 2).sum().sum() / freedom)), cells=len(runs),
+                runs=int(runs.notna().sum().sum()))
+
+
+def twin_margins(table, objects: dict, seeds=None):
+    """What the learned offsets add, measured: per backbone column that ran both, the deformable
+    cell minus its standard twin (the same 3x3 module with the same layers and dilation, only
+    without offsets), with the paired bootstrap interval over sequences; then, with two columns or
+    more, the mean of that difference over those columns, bootstrapped over sequences (the columns
+    share the val sequences, so each object's differences are averaged before resampling). Unlike
+    column_margins' rival, the twin is fixed in advance, not picked on the val scores. Beside each,
+    the paper's J&F margin between the same cells (DAVIS-2017 val). objects: {cell: per-object table}.
+
+    The bootstrap resamples the val sequences, not the training. With seed runs (ablation.seed_runs)
+    each row also gets a wider interval that adds the training noise: a difference of two cells
+    trained once varies by sqrt(2) x training_sd, its mean over k columns by sqrt(2 / k) x that; the
+    two variances add (a normal approximation: half-widths combine as sqrt(a^2 + b^2))."""
+    import dataclasses
+
+    import numpy as np
+    import pandas as pd
+
+    from .compare import bootstrap, paired, verdict
+
+    ran = set(trained(table).dropna(subset=["J&F-Mean"]).cell)
+    paper = table2().set_index("cell").eval("(paper_J + paper_F) / 2")
+    rows, differences = [], []
+    for backbone in BACKBONES:
+        deformable = ModelConfig(backbone, "deformable")
+        twin = dataclasses.replace(deformable, matching="standard")
+        if not {deformable.cell, twin.cell} <= ran:
+            continue
+        d = paired(objects[deformable.cell], objects[twin.cell])
+        left, right = (objects[c].set_index("Sequence")["J&F-Mean"] for c in (deformable.cell, twin.cell))
+        differences.append(left - right.loc[left.index])
+        rows.append(dict(backbone=BACKBONE_NAMES[backbone], deformable=deformable.cell, twin=twin.cell,
+                         margin=d["mean"], low=d["low"], high=d["high"], sequences=d["sequences"],
+                         verdict=verdict(d["low"], d["high"]),
+                         paper=float(paper[deformable.cell] - paper[twin.cell])))
+    if len(rows) > 1:
+        pooled = pd.concat(differences, axis=1, join="inner").mean(axis=1)
+        d = bootstrap(pooled.to_numpy(), pooled.index.str.rsplit("_", n=1).str[0])
+        rows.append(dict(backbone=f"mean over {len(rows)} columns", deformable="deformable-l3-d1",
+                         twin="standard-l3-d1", margin=d["mean"], low=d["low"], high=d["high"],
+                         sequences=d["sequences"], verdict=verdict(d["low"], d["high"]),
+                         paper=float(pd.Series([r["paper"] for r in rows]).mean())))
+    noise = training_sd(seeds)
+    if noise and rows:
+        columns = len(differences)
+        for row in rows:
+            k = columns if row["backbone"].startswith("mean over") else 1
+            half = np.hypot((row["high"] - row["low"]) / 2, 1.96 * noise["sd"] * np.sqrt(2 / k))
+            row.update({"with training low": row["margin"] - half, "with training high": row["margin"] + half,
+                        "training sd": noise["sd"], "seed cells": noise["cells"]})
+            row["with training verdict"] = verdict(row["with training low"], row["with training high"])
+    return pd.DataFrame(rows).set_index("backbone") if rows else pd.DataFrame()
+
+
 def versus_baseline(table, objects: dict, baseline: str = "copy-first"):
     """Every trained cell minus a baseline, with the paired bootstrap interval over sequences and
     its verdict (ahead / behind / undecided); objects: {cell: per-object table}, the baseline's

@@ -244,6 +244,11 @@ class Experiment:
         cells = list(analysis.trained(table).cell)
         return analysis.column_margins(table, self.objects(cells), self.seed_runs())
 
+    def twin_margins(self, table):
+        """The deformable cell minus its standard twin per column and over the columns, with
+        intervals (analysis.twin_margins)."""
+        return analysis.twin_margins(table, self.objects(list(analysis.trained(table).cell)), self.seed_runs())
+
     def versus_baseline(self, table, baseline: str = "copy-first"):
         """Every trained cell of `table` minus a baseline, with intervals (analysis.versus_baseline)."""
         cells = [*analysis.trained(table).cell, baseline]
@@ -253,7 +258,7 @@ class Experiment:
         """The finished cells as the README shows them: the table with intervals
         (report.cells_markdown), the seed runs (report.seeds_markdown), the time per backbone
         column (report.timing_markdown) and the claims with their intervals
-        (report.claims_markdown); "" if no cell ran."""
+        (report.claims_markdown, the standard-twin margins among them); "" if no cell ran."""
         from . import report
 
         table, seeds = self.stored(), self.seed_runs()
@@ -266,7 +271,8 @@ class Experiment:
         parts.append(report.timing_markdown(table))
         parts.append(report.claims_markdown(
             table, analysis.column_margins(table, objects, seeds),
-            *(analysis.versus_baseline(table, objects, b) for b in ("copy-first", "classical-flow"))))
+            *(analysis.versus_baseline(table, objects, b) for b in ("copy-first", "classical-flow")),
+            analysis.twin_margins(table, objects, seeds)))
         return "\n\n".join(parts)
 
     def attribute_scores(self, cells):

@@ -312,9 +312,10 @@ def seeds_markdown(seeds) -> str:
     return "\n".join(lines)
 
 
-def claims_markdown(table, margins, floor, flow) -> str:
+def claims_markdown(table, margins, floor, flow, twins=None) -> str:
     """The README's claims (Markdown bullets), every one from the measured tables: "deformable wins
-    its column" (analysis.column_margins), the cells against copy-first and against classical flow
+    its column" (analysis.column_margins), what the offsets add over the standard twin
+    (analysis.twin_margins, when given), the cells against copy-first and against classical flow
     (analysis.versus_baseline), and the rank agreement with the paper (over all cells, with its
     p-value, and within each column)."""
     from . import analysis
@@ -324,12 +325,46 @@ def claims_markdown(table, margins, floor, flow) -> str:
     within = ", ".join(f"{name} {row.rho:.2f} ({row.cells:.0f} cells)" for name, row in columns.iterrows())
     return "\n".join([
         "*Deformable matching wins its column* (95% intervals of its margin):", margins_text(margins),
-        *(["", paper_margins_text(table, margins)] if not margins.empty else []), "",
+        *(["", paper_margins_text(table, margins)] if not margins.empty else []),
+        *(["", twin_text(twins)] if twins is not None and not twins.empty else []), "",
         f"- Against copy-first: {baseline_text(floor, 'copy-first')}",
         f"- Against classical flow: {baseline_text(flow, 'classical-flow', named=False)}",
         f"- Rank agreement with the paper's J&F: Spearman's rho {rho['rho']:.2f} over {rho['n']} cells "
         f"(p = {rho['pvalue']:.2g}, treating the cells as independent); within a column or over the "
         f"modules' means: {within}."])
+
+
+def _where(value: float, row) -> str:
+    """Where the paper's value lies against our interval (row's low and high)."""
+    return ("inside our interval" if row["low"] <= value <= row["high"] else
+            "above our interval" if value > row["high"] else "below our interval")
+
+
+def twin_text(twins) -> str:
+    """Markdown bullets from rpmnet.analysis.twin_margins: per column and over the columns, the
+    deformable cell minus its standard twin with its interval, and where the paper's margin lies."""
+    if twins.empty:
+        return "No backbone column has both the deformable cell and its standard twin yet."
+    lines = ["*What the learned offsets add* (the deformable cell minus its standard twin: the same "
+             "three 3x3 layers at dilation 1 without offsets, a comparison fixed in advance rather than "
+             "picked on these val scores; 95% intervals):"]
+    said = {"ahead": "the offsets help", "behind": "the offsets hurt",
+            "undecided": "the data cannot say whether the offsets help"}
+    for backbone, row in twins.iterrows():
+        lines.append(f"- {backbone}: {row['deformable']} minus {row['twin']} = "
+                     f"{interval(dict(row, mean=row['margin']))}: {said[row['verdict']]}; the paper's margin "
+                     f"{signed(row['paper'])} is {_where(row['paper'], row)}.")
+        if row.get("with training low", float("nan")) == row.get("with training low"):  # present, not NaN
+            wide = dict(low=row["with training low"], high=row["with training high"])
+            lines[-1] += (f" With the training noise added: [{signed(wide['low'])}, {signed(wide['high'])}] "
+                          f"({said[row['with training verdict']]}), the paper's margin is "
+                          f"{_where(row['paper'], wide)}.")
+    first = twins.iloc[0]
+    if first.get("training sd", float("nan")) == first.get("training sd"):
+        lines.append(f"(Training noise: one cell's J&F varies with its seed by a standard deviation of "
+                     f"{first['training sd']:.1f} points, pooled over the {first['seed cells']:.0f} cells "
+                     f"with seed runs; the wider intervals add it to the bootstrap's, a normal approximation.)")
+    return "\n".join(lines)
 
 
 def paper_margins_text(table, margins) -> str:
@@ -339,9 +374,8 @@ def paper_margins_text(table, margins) -> str:
     parts = []
     for backbone, row in margins.iterrows():
         theirs = paper[row["deformable"]] - paper[row["rival"]]
-        where = ("inside our interval" if row["low"] <= theirs <= row["high"] else
-                 "above our interval" if theirs > row["high"] else "below our interval")
-        parts.append(f"{backbone} {signed(theirs)} ({where} [{signed(row['low'])}, {signed(row['high'])}])")
+        parts.append(f"{backbone} {signed(theirs)} ({_where(theirs, row)} [{signed(row['low'])}, "
+                     f"{signed(row['high'])}])")
     return ("The paper's J&F margin between the same two cells (on DAVIS-2017 val): "
             + "; ".join(parts) + ". Outside the interval, this data does not support the paper's margin "
             "(the interval resamples the val sequences, not the training).")

@@ -155,3 +155,55 @@ def test_grid_time_is_measured_for_a_full_column_and_estimated_for_the_others():
     assert lines[3] == "| FCN-ResNet34 | 1 | 2.0 | 8.0 | 2.0 | 10.0 (10.0-10.0) | 12 | 72 |"
     table.loc[0, "train_seconds"] = 1440.0  # one cell beside another job: the sum grows, the median not
     assert report.timing_markdown(table).splitlines()[2] == "| FCN-ResNet18 | 7 | 1.0 | 48.0 | 7.0 | 5.0 (5.0-25.0) | 56 | 36 |"
+
+
+def test_the_standard_twin_margin_per_column_and_over_columns_has_known_answers():
+    """Deformable minus its standard twin: a constant +2 in ResNet-18 and -1 in ResNet-34 give
+    zero-width intervals at +2 and -1, and +0.5 over the two columns; the twin is the same module
+    without offsets even where another cell scores higher; the paper's margins stand beside."""
+    base = np.linspace(20, 40, len(SEQUENCES))
+    d34, s34 = "resnet34-deformable-l3-d1", "resnet34-standard-l3-d1"
+    scores = {D: base + 2.0, S: base, L: base + 9.0, d34: base - 1.0, s34: base, "copy-first": base}
+    twins = analysis.twin_margins(merged(scores), {c: objects(v, 2) for c, v in scores.items()})
+    assert list(twins.index) == ["FCN-ResNet18", "FCN-ResNet34", "mean over 2 columns"]
+    assert twins.loc["FCN-ResNet18", "twin"] == S  # not L, the column's best other cell
+    for name, value in (("FCN-ResNet18", 2.0), ("FCN-ResNet34", -1.0), ("mean over 2 columns", 0.5)):
+        assert tuple(twins.loc[name, ["margin", "low", "high"]]) == pytest.approx((value,) * 3)
+    assert list(twins.verdict) == ["ahead", "behind", "ahead"] and set(twins.sequences) == {len(SEQUENCES)}
+    paper = table2().set_index("cell").eval("(paper_J + paper_F) / 2")
+    assert twins.loc["FCN-ResNet18", "paper"] == pytest.approx(paper[D] - paper[S])
+    text = report.twin_text(twins)
+    assert f"- FCN-ResNet18: {D} minus {S} = +2.0 J&F (95% CI [+2.0, +2.0], 8 sequences): the offsets help" in text
+    assert "the offsets hurt" in text and "above our interval" in text
+
+
+def test_the_twin_margin_mixes_sequences_and_needs_both_cells():
+    base = np.linspace(20, 40, len(SEQUENCES))
+    noise = np.array([4.0, -4.0] * (len(SEQUENCES) // 2))
+    d34, s34 = "resnet34-deformable-l3-d1", "resnet34-standard-l3-d1"
+    scores = {D: base + noise, S: base, d34: base + noise, s34: base}
+    twins = analysis.twin_margins(merged(scores), {c: objects(v) for c, v in scores.items()})
+    row = twins.loc["mean over 2 columns"]
+    assert row["low"] < 0 < row["high"] and row["verdict"] == "undecided"
+    assert "cannot say whether the offsets help" in report.twin_text(twins)
+    only = {D: base, L: base}
+    assert analysis.twin_margins(merged(only), {c: objects(v) for c, v in only.items()}).empty
+    assert "No backbone column" in report.twin_text(pd.DataFrame())
+
+
+def test_training_noise_from_the_seed_runs_widens_the_twin_interval_by_a_known_amount():
+    seeds = pd.DataFrame({"seed 0": [1.0, 5.0], "seed 1": [2.0, 5.0], "seed 2": [3.0, 5.0]}, index=["a", "b"])
+    seeds["mean"], seeds["range"] = seeds.mean(axis=1), seeds.max(axis=1) - seeds.min(axis=1)
+    noise = analysis.training_sd(seeds)  # deviations 1, 0, 1 and 0, 0, 0 over 2 x 2 degrees of freedom
+    assert noise == dict(sd=pytest.approx(np.sqrt(0.5)), cells=2, runs=6)
+    assert analysis.training_sd(seeds.iloc[:, :1]) == {} and analysis.training_sd(pd.DataFrame()) == {}
+    base = np.linspace(20, 40, len(SEQUENCES))
+    d34, s34 = "resnet34-deformable-l3-d1", "resnet34-standard-l3-d1"
+    scores = {D: base + 2.0, S: base, d34: base + 2.0, s34: base}
+    twins = analysis.twin_margins(merged(scores), {c: objects(v) for c, v in scores.items()}, seeds)
+    one, pooled = 1.96 * np.sqrt(0.5) * np.sqrt(2), 1.96 * np.sqrt(0.5)  # sqrt(2 / k) for k = 1, 2 columns
+    assert twins.loc["FCN-ResNet18", "with training low"] == pytest.approx(2.0 - one)
+    assert twins.loc["mean over 2 columns", "with training high"] == pytest.approx(2.0 + pooled)
+    text = report.twin_text(twins)
+    assert "With the training noise added: [+0.04, +4.0] (the offsets help), the paper's margin is" in text
+    assert "a standard deviation of 0.7 points, pooled over the 2 cells with seed runs" in text
