@@ -29,7 +29,8 @@ from functools import partial
 from pathlib import Path
 
 from . import __version__
-from .config import BACKBONES, BASELINES, REPO, ModelConfig, PROFILE_HELP, get_profile, resolve_device, table2
+from .config import (BACKBONES, BASELINES, REPO, ModelConfig, PROFILE_HELP, get_profile, processor,
+                     resolve_device, table2)
 from .errors import InputError
 from .fileio import write_csv, write_text
 
@@ -41,8 +42,8 @@ LOSSES = ("train_loss", "zero_flow_loss", "loss_ratio")    # the last 10% of tra
 # and the shared warm start it began from (steps and seconds, paid once per backbone)
 LEARNED = ("val_flow", "warm_start_steps", "warm_start_seconds")
 COLUMNS = (*SETTING, *SCORES, "paper_J", "paper_F", "train_steps", "train_seconds", *LOSSES,
-           *LEARNED, "propagate_seconds", "parameters", "data", "benchmark", "device", "seed", "rpmnet_version",
-           "git_commit")
+           *LEARNED, "propagate_seconds", "parameters", "data", "benchmark", "device", "processor", "seed",
+           "rpmnet_version", "git_commit")
 
 
 # ------------------------------------------------------------------------------- the cells
@@ -308,7 +309,8 @@ def run_cell(exp, cell) -> dict:
     sequences = score_split(root, out, split="val")
     scores, objects = summarize(sequences)
     row.update({k: round(100 * float(scores[k].iloc[0]), 2) for k in SCORES})
-    row.update(device=str(device), rpmnet_version=__version__, git_commit=git_commit())
+    row.update(device=str(device), processor=processor(device), rpmnet_version=__version__,
+               git_commit=git_commit())
     path = partial(result_path, exp, cell)
     write_csv(path(kind="objects"), objects)
     write_csv(path(kind="frames"), per_frame_table(sequences))

@@ -342,3 +342,23 @@ def resolve_device(name: str | None = "auto"):
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {name!r} requested but CUDA is not available here")
     return device
+
+
+def processor(device=None) -> str:
+    """What computed on `device`: the GPU's name on CUDA, else the CPU model as the OS reports it
+    (Linux /proc/cpuinfo; platform elsewhere). Stored with every Table 2 cell because retraining
+    is bit for bit only on the same processor."""
+    import platform
+
+    import torch
+
+    device = resolve_device(device) if not isinstance(device, torch.device) else device
+    if device.type == "cuda":
+        return f"GPU {torch.cuda.get_device_name(device)}"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rpmnet import ablation, analysis
+from rpmnet import ablation, analysis, config
 from rpmnet.cli import main
 from rpmnet.config import BASELINES, get_profile, table2
 from rpmnet.data.synthetic import ensure_benchmark
@@ -65,6 +65,8 @@ def test_killed_grid_resumes_only_the_missing_cells_and_merges(tmp_path):
     assert {"J-Mean", "F-Mean", "J&F-Mean", "paper_J", "paper_F", "train_seconds", "parameters",
             "git_commit", "rpmnet_version", "data", "benchmark", "device"} <= set(table.columns)
     assert table.parameters.gt(1e6).all() and table.data.eq("synthetic-smoke").all()
+    # the processor is recorded: a retraining is bit for bit only on the same one
+    assert table.processor.eq(config.processor("cpu")).all() and table.processor.str.len().gt(0).all()
     assert table.paper_J.tolist() == [32.9, 27.1]
     assert np.allclose(table["J&F-Mean"], (table["J-Mean"] + table["F-Mean"]) / 2, atol=0.01)
     assert table.loss_ratio.gt(0).all()

@@ -10,12 +10,11 @@ notebook saves it.
 """
 from __future__ import annotations
 
-import platform
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Profile, assumptions_table, resolve_device
+from ..config import Profile, assumptions_table, processor, resolve_device
 from ..fileio import atomic_path
 
 
@@ -27,25 +26,14 @@ def figure(width: float, height: float, **kwargs):
     return Figure(figsize=(width, height), **kwargs)
 
 
-def cpu_name() -> str:
-    """The CPU model as the OS reports it (Linux /proc/cpuinfo; platform elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
 def hardware(device=None) -> str:
     """One line: the GPU's name on CUDA, else the CPU model and torch's thread count."""
     import torch
 
     device = resolve_device(device) if not isinstance(device, torch.device) else device
     if device.type == "cuda":
-        return f"GPU {torch.cuda.get_device_name(device)}"
-    return f"CPU {cpu_name()}, {torch.get_num_threads()} threads"
+        return processor(device)
+    return f"CPU {processor(device)}, {torch.get_num_threads()} threads"
 
 
 def describe_data(profile: Profile, davis_root=None) -> str:
