@@ -492,6 +492,34 @@ def seed_runs(exp):
     return table
 
 
+# Cells retrained on another processor: the first training's files are kept here, under the same
+# layout (<root>/table2/<grid>/), so that the two trainings of one cell and seed can be compared.
+EARLIER_PROCESSOR = "amd-epyc"
+
+
+def retrained(exp, earlier_root=None):
+    """J&F (%) of every cell trained twice with the same seed and settings, once on an earlier
+    processor (its files under `earlier_root`, default <results>/amd-epyc) and once here: one row
+    per (cell, seed) with the two scores, their processors and the difference (here - earlier);
+    empty if none. A float-level difference in the kernels grows through training, so this is
+    one more draw of the training noise, beside the seed runs."""
+    import pandas as pd
+
+    earlier = exp.replace(results_root=Path(earlier_root or exp.results_root / EARLIER_PROCESSOR))
+    rows = []
+    for seed in seeds_run(exp):
+        now, then = exp.replace(seed=seed), earlier.replace(seed=seed)
+        for path in sorted(folder(then).glob("*.json")):
+            first, second = _finished_or_warn(then, path.stem), _finished_or_warn(now, path.stem)
+            if first is None or second is None or path.stem in BASELINES:
+                continue
+            rows.append(dict(cell=path.stem, seed=seed, earlier=first["J&F-Mean"], here=second["J&F-Mean"],
+                             earlier_processor=first.get("processor") or "",
+                             processor=second.get("processor") or ""))
+    table = pd.DataFrame(rows, columns=["cell", "seed", "earlier", "here", "earlier_processor", "processor"])
+    return table.assign(difference=table.here - table.earlier)
+
+
 def _typed(table):
     """The columns in COLUMNS order; the settings stay integers where baselines leave them empty."""
     table = table.reindex(columns=COLUMNS)
@@ -524,6 +552,10 @@ def add_cli(parser):
     parser.add_argument("--markdown", action="store_true",
                         help="print the finished cells with their intervals and seed runs as Markdown "
                              "(the README's tables); computes nothing")
+    parser.add_argument("--verify", action="store_true",
+                        help="retrain the finished --cells from scratch in a scratch folder and compare "
+                             "them with the stored ones (results/verify_<profile>.csv); exit 1 if a "
+                             "J&F differs by more than 0.1")
     parser.add_argument("--results-root", default="results")
     parser.add_argument("--checkpoints-root", default="checkpoints")
     parser.add_argument("--data-root", default="data")
@@ -549,6 +581,13 @@ def cli(args) -> int:
     if args.markdown:
         print(experiment.markdown() or f"no finished cell of {experiment.name} under {args.results_root}")
         return 0
+    if args.verify:
+        from .verify import checks_path, verify
+
+        checks = verify(experiment, cells)
+        print(checks.to_string(index=False))
+        print(f"{checks_path(experiment)}: {int(checks.within.sum())} of {len(checks)} within 0.1 J&F")
+        return 0 if checks.within.all() else 1
     if not args.merge:
         experiment.run_grid(cells, backbones)
     table = experiment.merge()

@@ -494,6 +494,22 @@ def training_sd(seeds) -> dict:
                 runs=int(runs.notna().sum().sum()))
 
 
+def processor_noise(pairs, tolerance: float = 0.1) -> dict:
+    """How far retraining the same cell with the same seed on another processor moves its J&F
+    (pairs: ablation.retrained). Both trainings are draws around the same expected score, so a
+    difference has variance 2 sd^2: sd = sqrt(sum(d^2) / 2n) estimates one training's deviation,
+    comparable with training_sd's over seeds. Also the mean difference (a processor bias, if any),
+    the largest |d|, and how many pairs agree within `tolerance`; empty without pairs."""
+    import numpy as np
+
+    if pairs is None or len(pairs) == 0:
+        return {}
+    d = pairs["difference"].to_numpy(float)
+    return dict(pairs=len(d), sd=float(np.sqrt((d ** 2).sum() / (2 * len(d)))), mean=float(d.mean()),
+                mean_abs=float(np.abs(d).mean()), max_abs=float(np.abs(d).max()),
+                within=int((np.abs(d) <= tolerance + 1e-9).sum()), tolerance=tolerance)
+
+
 def twin_margins(table, objects: dict, seeds=None):
     """What the learned offsets add, measured: per backbone column that ran both, the deformable
     cell minus its standard twin (the same 3x3 module with the same layers and dilation, only

@@ -182,6 +182,10 @@ class Experiment:
         """J&F of every cell that finished under more than one seed (ablation.seed_runs)."""
         return ablation.seed_runs(self)
 
+    def retrained(self, earlier_root=None):
+        """J&F of every cell trained twice, on an earlier processor and here (ablation.retrained)."""
+        return ablation.retrained(self, earlier_root)
+
     def longer_runs(self) -> dict:
         """{"<profile>-steps<N>": its merged table} for every longer run of this grid, shortest first."""
         return {name: self.with_profile(name).merge()
@@ -256,7 +260,8 @@ class Experiment:
 
     def markdown(self) -> str:
         """The finished cells as the README shows them: the table with intervals
-        (report.cells_markdown), the seed runs (report.seeds_markdown), the time per backbone
+        (report.cells_markdown), the seed runs (report.seeds_markdown), the cells retrained on another
+        processor (report.retrained_markdown), the time per backbone
         column (report.timing_markdown) and the claims with their intervals
         (report.claims_markdown, the standard-twin margins among them); "" if no cell ran."""
         from . import report
@@ -268,6 +273,10 @@ class Experiment:
         parts = [report.cells_markdown(table, objects)]
         if not seeds.empty:
             parts.append(report.seeds_markdown(seeds))
+        pairs = self.retrained()
+        if len(pairs):
+            parts.append(report.retrained_markdown(pairs, analysis.processor_noise(pairs),
+                                                   analysis.training_sd(seeds)))
         parts.append(report.timing_markdown(table))
         parts.append(report.claims_markdown(
             table, analysis.column_margins(table, objects, seeds),

@@ -312,6 +312,33 @@ def seeds_markdown(seeds) -> str:
     return "\n".join(lines)
 
 
+def retrained_markdown(pairs, noise: dict, seed_noise: dict) -> str:
+    """The cells trained twice with the same seed, on an earlier processor and here
+    (ablation.retrained), as a Markdown table, then what the differences say about training noise
+    (analysis.processor_noise) beside the seed runs' (analysis.training_sd); "" without pairs."""
+    if not noise:
+        return ""
+    first = pairs.earlier_processor.replace("", "earlier processor").iloc[0]
+    here = pairs.processor.replace("", "this processor").iloc[0]
+    lines = [f"| cell | seed | {first} | {here} | difference |", "|---|---|---|---|---|"]
+    lines += [f"| {r.cell} | {r.seed} | {r.earlier:.2f} | {r.here:.2f} | {signed(r.difference)} |"
+              for r in pairs.itertuples()]
+    text = (f"Retrained with the same seed, settings and data on another processor, {noise['pairs']} "
+            f"cell(s) moved by {noise['mean_abs']:.1f} J&F on average (at most {noise['max_abs']:.1f}; "
+            f"{noise['within']} of {noise['pairs']} within {noise['tolerance']:g}; mean difference "
+            f"{signed(noise['mean'])}): one training's standard deviation, estimated from these pairs, "
+            f"is {noise['sd']:.1f} points")
+    if seed_noise:
+        text += (f", against {seed_noise['sd']:.1f} from the seed runs ({seed_noise['cells']} cells, "
+                 f"{seed_noise['runs']} runs)")
+    if noise["within"] == noise["pairs"]:
+        text += f". The two processors reproduce these cells to {noise['tolerance']:g}."
+    else:
+        text += (". A processor change acts as one more draw of the training noise: a cell's score is "
+                 f"reproduced to {noise['tolerance']:g} only on the processor that trained it.")
+    return "\n".join(lines) + "\n\n" + text
+
+
 def claims_markdown(table, margins, floor, flow, twins=None) -> str:
     """The README's claims (Markdown bullets), every one from the measured tables: "deformable wins
     its column" (analysis.column_margins), what the offsets add over the standard twin

@@ -430,3 +430,28 @@ def test_masks_from_another_training_are_told_apart(tmp_path):
     assert ablation.same_training(exp, cell)
     log.assign(loss=[0.050627, 0.074757]).to_csv(ablation.work_dir(exp, cell) / "log.csv", index=False)
     assert not ablation.same_training(exp, cell)
+
+
+def test_verify_retrains_a_stored_cell_bit_for_bit_and_flags_a_changed_score(tmp_path, capsys):
+    """`rpmnet ablate --verify`: on the same processor a stored cell (its warm start too) retrains
+    to the same losses, the same per-object CSV and the same J&F; a stored score changed by hand is
+    caught (exit 1) and every check is recorded in results/verify_<grid>.csv."""
+    roots = ["--results-root", str(tmp_path / "r"), "--checkpoints-root", str(tmp_path / "c"),
+             "--data-root", str(tmp_path / "d")]
+    args = ["ablate", "--profile", "smoke-steps4", "--device", "cpu", "--cells", CELLS[0], *roots]
+    assert main([*args, "--verify"]) == 2  # nothing stored yet: says how to make it
+    assert "no finished cell to verify" in capsys.readouterr().err
+    assert main(args) == 0
+    assert main([*args, "--verify"]) == 0
+    assert "1 of 1 within 0.1" in capsys.readouterr().out
+    checks = pd.read_csv(tmp_path / "r" / "verify_smoke-steps4.csv")
+    assert checks.loc[0, ["difference", "within", "same_losses", "same_objects"]].tolist() == [0, True, True, True]
+    assert checks.processor[0] == config.processor("cpu")
+    stored = tmp_path / "r" / "table2" / "smoke-steps4" / f"{CELLS[0]}.json"
+    row = json.loads(stored.read_text())
+    stored.write_text(json.dumps(dict(row, **{"J&F-Mean": row["J&F-Mean"] + 1.0})))
+    assert main([*args, "--verify"]) == 1
+    checks = pd.read_csv(tmp_path / "r" / "verify_smoke-steps4.csv")
+    assert len(checks) == 2 and checks.difference.iloc[1] == -1.0 and not checks.within.iloc[1]
+    assert "0 of 1 within 0.1" in capsys.readouterr().out
+    assert main(["ablate", "--profile", "smoke", "--verify", *roots]) == 2  # --cells is required

@@ -207,3 +207,23 @@ def test_training_noise_from_the_seed_runs_widens_the_twin_interval_by_a_known_a
     text = report.twin_text(twins)
     assert "With the training noise added: [+0.04, +4.0] (the offsets help), the paper's margin is" in text
     assert "a standard deviation of 0.7 points, pooled over the 2 cells with seed runs" in text
+
+
+def test_retraining_on_another_processor_has_known_noise_and_says_whether_it_reproduces():
+    """analysis.processor_noise: differences of +-1 between two trainings of the same cell and seed
+    mean one training deviates by sqrt(1 / 2); report.retrained_markdown says whether 0.1 holds."""
+    pairs = pd.DataFrame(dict(cell=[D, S, L, D], seed=[0, 0, 0, 1], earlier=[30.0, 31.0, 25.0, 32.0],
+                              here=[31.0, 30.0, 26.0, 31.0], earlier_processor="AMD EPYC",
+                              processor="Intel Xeon")).eval("difference = here - earlier")
+    noise = analysis.processor_noise(pairs)
+    assert noise["sd"] == pytest.approx(np.sqrt(0.5)) and noise["mean"] == pytest.approx(0.0)
+    assert (noise["pairs"], noise["mean_abs"], noise["max_abs"], noise["within"]) == (4, 1.0, 1.0, 0)
+    text = report.retrained_markdown(pairs, noise, dict(sd=1.6, cells=8, runs=24))
+    lines = text.splitlines()
+    assert lines[0] == "| cell | seed | AMD EPYC | Intel Xeon | difference |"
+    assert lines[2] == f"| {D} | 0 | 30.00 | 31.00 | +1.0 |"
+    assert "is 0.7 points, against 1.6 from the seed runs (8 cells, 24 runs)" in text
+    assert "0 of 4 within 0.1" in text and "only on the processor that trained it" in text
+    same = pairs.assign(here=pairs.earlier + 0.05).eval("difference = here - earlier")
+    assert "reproduce these cells to 0.1" in report.retrained_markdown(same, analysis.processor_noise(same), {})
+    assert analysis.processor_noise(pairs.iloc[:0]) == {} and report.retrained_markdown(pairs, {}, {}) == ""
