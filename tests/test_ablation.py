@@ -445,13 +445,19 @@ def test_verify_retrains_a_stored_cell_bit_for_bit_and_flags_a_changed_score(tmp
     assert main([*args, "--verify"]) == 0
     assert "1 of 1 within 0.1" in capsys.readouterr().out
     checks = pd.read_csv(tmp_path / "r" / "verify_smoke-steps4.csv")
-    assert checks.loc[0, ["difference", "within", "same_losses", "same_objects"]].tolist() == [0, True, True, True]
+    assert checks.loc[0, ["difference", "within", "same_losses", "same_objects", "same_as_evaluate"]].tolist() == [
+        0, True, True, True, True]
     assert checks.processor[0] == config.processor("cpu")
     stored = tmp_path / "r" / "table2" / "smoke-steps4" / f"{CELLS[0]}.json"
     row = json.loads(stored.read_text())
     stored.write_text(json.dumps(dict(row, **{"J&F-Mean": row["J&F-Mean"] + 1.0})))
+    objects = stored.with_name(f"{CELLS[0]}.objects.csv")
+    per_object = pd.read_csv(objects)
+    per_object.loc[0, "J-Mean"] += 0.01  # a stored per-object score that evaluate would not give
+    per_object.to_csv(objects, index=False)
     assert main([*args, "--verify"]) == 1
     checks = pd.read_csv(tmp_path / "r" / "verify_smoke-steps4.csv")
     assert len(checks) == 2 and checks.difference.iloc[1] == -1.0 and not checks.within.iloc[1]
+    assert checks.same_losses.iloc[1] and not checks.same_objects.iloc[1] and not checks.same_as_evaluate.iloc[1]
     assert "0 of 1 within 0.1" in capsys.readouterr().out
     assert main(["ablate", "--profile", "smoke", "--verify", *roots]) == 2  # --cells is required
