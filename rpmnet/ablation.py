@@ -494,7 +494,9 @@ def seed_runs(exp):
 
 # Cells retrained on another processor: the first training's files are kept here, under the same
 # layout (<root>/table2/<grid>/), so that the two trainings of one cell and seed can be compared.
+# Its rows predate the `processor` field, so the folder names the processor (session records).
 EARLIER_PROCESSOR = "amd-epyc"
+EARLIER_PROCESSOR_NAME = "AMD EPYC"
 
 
 def retrained(exp, earlier_root=None):
@@ -514,7 +516,8 @@ def retrained(exp, earlier_root=None):
             if first is None or second is None or path.stem in BASELINES:
                 continue
             rows.append(dict(cell=path.stem, seed=seed, earlier=first["J&F-Mean"], here=second["J&F-Mean"],
-                             earlier_processor=first.get("processor") or "",
+                             earlier_processor=first.get("processor") or (
+                                 EARLIER_PROCESSOR_NAME if earlier_root is None else ""),
                              processor=second.get("processor") or ""))
     table = pd.DataFrame(rows, columns=["cell", "seed", "earlier", "here", "earlier_processor", "processor"])
     return table.assign(difference=table.here - table.earlier)
