@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from rpmnet import ablation, analysis, report
-from rpmnet.config import table2
+from rpmnet.config import REPO, table2
+from rpmnet.data import sources
 from rpmnet.experiment import Experiment
 
 D, S, L = "resnet18-deformable-l3-d1", "resnet18-standard-l3-d1", "resnet18-standard-l1-d1"
@@ -227,3 +228,16 @@ def test_retraining_on_another_processor_has_known_noise_and_says_whether_it_rep
     same = pairs.assign(here=pairs.earlier + 0.05).eval("difference = here - earlier")
     assert "reproduce these cells to 0.1" in report.retrained_markdown(same, analysis.processor_noise(same), {})
     assert analysis.processor_noise(pairs.iloc[:0]) == {} and report.retrained_markdown(pairs, {}, {}) == ""
+
+
+@pytest.mark.skipif(not sources.SHARED_DAVIS2016.is_dir(),
+                    reason=f"{sources.SHARED_DAVIS2016} is absent: the committed real-video cells cannot be checked")
+def test_every_archived_first_training_has_its_retraining_committed():
+    """results/amd-epyc/ keeps the first trainings of cells retrained on this project's processor;
+    each is paired with a current cell of the same seed and settings (ablation.retrained)."""
+    exp = Experiment("cpu-davis-fair", sources.SHARED_DAVIS2016, results_root=REPO / "results")
+    archived = sorted((REPO / "results" / ablation.EARLIER_PROCESSOR / "table2").glob("*/*.json"))
+    pairs = exp.retrained()
+    assert len(archived) > 0 and len(pairs) == len(archived)
+    assert pairs.earlier_processor.eq(ablation.EARLIER_PROCESSOR_NAME).all()
+    assert pairs.processor.str.contains("Intel").all()
