@@ -497,15 +497,22 @@ def training_sd(seeds) -> dict:
 def processor_noise(pairs, tolerance: float = 0.1) -> dict:
     """How far retraining the same cell with the same seed on another processor moves its J&F
     (pairs: ablation.retrained). Both trainings are draws around the same expected score, so a
-    difference has variance 2 sd^2: sd = sqrt(sum(d^2) / 2n) estimates one training's deviation,
-    comparable with training_sd's over seeds. Also the mean difference (a processor bias, if any),
-    the largest |d|, and how many pairs agree within `tolerance`; empty without pairs."""
+    difference has variance 2 sd^2: sd = sqrt(sum(d^2) / 2n) estimates one training's deviation
+    (n degrees of freedom; its 95% interval from the chi-square distribution), comparable with
+    training_sd's over seeds. Also the mean difference with its 95% t interval (a processor bias,
+    if any), the largest |d|, and how many pairs agree within `tolerance`; empty without pairs."""
     import numpy as np
+    from scipy import stats
 
     if pairs is None or len(pairs) == 0:
         return {}
     d = pairs["difference"].to_numpy(float)
-    return dict(pairs=len(d), sd=float(np.sqrt((d ** 2).sum() / (2 * len(d)))), mean=float(d.mean()),
+    n = len(d)
+    sd = float(np.sqrt((d ** 2).sum() / (2 * n)))
+    half = (float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan"))
+    return dict(pairs=n, sd=sd, sd_low=sd * float(np.sqrt(n / stats.chi2.ppf(0.975, n))),
+                sd_high=sd * float(np.sqrt(n / stats.chi2.ppf(0.025, n))), mean=float(d.mean()),
+                mean_low=float(d.mean()) - half, mean_high=float(d.mean()) + half,
                 mean_abs=float(np.abs(d).mean()), max_abs=float(np.abs(d).max()),
                 within=int((np.abs(d) <= tolerance + 1e-9).sum()), tolerance=tolerance)
 

@@ -321,21 +321,28 @@ def retrained_markdown(pairs, noise: dict, seed_noise: dict) -> str:
     first = pairs.earlier_processor.replace("", "earlier processor").iloc[0]
     here = pairs.processor.replace("", "this processor").iloc[0]
     lines = [f"| cell | seed | {first} | {here} | difference |", "|---|---|---|---|---|"]
-    lines += [f"| {r.cell} | {r.seed} | {r.earlier:.2f} | {r.here:.2f} | {signed(r.difference)} |"
+    lines += [f"| {r.cell} | {r.seed} | {r.earlier:.2f} | {r.here:.2f} | {r.difference:+.2f} |"
               for r in pairs.itertuples()]
     text = (f"Retrained with the same seed, settings and data on another processor, {noise['pairs']} "
-            f"cell(s) moved by {noise['mean_abs']:.1f} J&F on average (at most {noise['max_abs']:.1f}; "
-            f"{noise['within']} of {noise['pairs']} within {noise['tolerance']:g}; mean difference "
-            f"{signed(noise['mean'])}): one training's standard deviation, estimated from these pairs, "
-            f"is {noise['sd']:.1f} points")
+            f"cell(s) moved by {noise['mean_abs']:.2f} J&F on average (at most {noise['max_abs']:.2f}; "
+            f"{noise['within']} of {noise['pairs']} within {noise['tolerance']:g}). The mean difference, "
+            f"{signed(noise['mean'])} (95% CI [{signed(noise['mean_low'])}, {signed(noise['mean_high'])}]), "
+            f"{'is a processor bias' if noise['mean_low'] > 0 or noise['mean_high'] < 0 else 'shows no processor bias'}"
+            f"; one training's standard deviation, estimated from these pairs, is {noise['sd']:.2f} points "
+            f"(95% CI [{noise['sd_low']:.2f}, {noise['sd_high']:.2f}])")
     if seed_noise:
-        text += (f", against {seed_noise['sd']:.1f} from the seed runs ({seed_noise['cells']} cells, "
-                 f"{seed_noise['runs']} runs)")
+        seed = seed_noise["sd"]
+        text += (f", against {seed:.1f} from the seed runs ({seed_noise['cells']} cells, "
+                 f"{seed_noise['runs']} runs): ")
+        text += ("a processor change moves a training less than a change of seed, which also draws "
+                 "other initial weights and batches" if seed > noise["sd_high"] else
+                 "a processor change moves a training more than a change of seed" if seed < noise["sd_low"]
+                 else "this data cannot tell the two kinds of retraining apart")
     if noise["within"] == noise["pairs"]:
         text += f". The two processors reproduce these cells to {noise['tolerance']:g}."
     else:
-        text += (". A processor change acts as one more draw of the training noise: a cell's score is "
-                 f"reproduced to {noise['tolerance']:g} only on the processor that trained it.")
+        text += (f". A cell's score is reproduced to {noise['tolerance']:g} only on the processor "
+                 "that trained it.")
     return "\n".join(lines) + "\n\n" + text
 
 

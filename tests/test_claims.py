@@ -212,19 +212,26 @@ def test_training_noise_from_the_seed_runs_widens_the_twin_interval_by_a_known_a
 
 def test_retraining_on_another_processor_has_known_noise_and_says_whether_it_reproduces():
     """analysis.processor_noise: differences of +-1 between two trainings of the same cell and seed
-    mean one training deviates by sqrt(1 / 2); report.retrained_markdown says whether 0.1 holds."""
+    mean one training deviates by sqrt(1 / 2), with chi-square (4 df) and t (3 df) intervals;
+    report.retrained_markdown compares it with the seed runs' and says whether 0.1 holds."""
     pairs = pd.DataFrame(dict(cell=[D, S, L, D], seed=[0, 0, 0, 1], earlier=[30.0, 31.0, 25.0, 32.0],
                               here=[31.0, 30.0, 26.0, 31.0], earlier_processor="AMD EPYC",
                               processor="Intel Xeon")).eval("difference = here - earlier")
     noise = analysis.processor_noise(pairs)
     assert noise["sd"] == pytest.approx(np.sqrt(0.5)) and noise["mean"] == pytest.approx(0.0)
+    assert (noise["sd_low"], noise["sd_high"]) == pytest.approx((0.42365, 2.03191), abs=1e-4)
+    assert (noise["mean_low"], noise["mean_high"]) == pytest.approx((-1.83741, 1.83741), abs=1e-4)
     assert (noise["pairs"], noise["mean_abs"], noise["max_abs"], noise["within"]) == (4, 1.0, 1.0, 0)
     text = report.retrained_markdown(pairs, noise, dict(sd=1.6, cells=8, runs=24))
     lines = text.splitlines()
     assert lines[0] == "| cell | seed | AMD EPYC | Intel Xeon | difference |"
-    assert lines[2] == f"| {D} | 0 | 30.00 | 31.00 | +1.0 |"
-    assert "is 0.7 points, against 1.6 from the seed runs (8 cells, 24 runs)" in text
+    assert lines[2] == f"| {D} | 0 | 30.00 | 31.00 | +1.00 |"
+    assert "is 0.71 points (95% CI [0.42, 2.03]), against 1.6 from the seed runs (8 cells, 24 runs)" in text
+    assert "cannot tell the two kinds of retraining apart" in text and "shows no processor bias" in text
     assert "0 of 4 within 0.1" in text and "only on the processor that trained it" in text
+    assert "less than a change of seed" in report.retrained_markdown(pairs, noise, dict(sd=2.5, cells=8, runs=24))
+    shifted = pairs.assign(here=pairs.earlier + [0.9, 1.0, 1.1, 1.0]).eval("difference = here - earlier")
+    assert "is a processor bias" in report.retrained_markdown(shifted, analysis.processor_noise(shifted), {})
     same = pairs.assign(here=pairs.earlier + 0.05).eval("difference = here - earlier")
     assert "reproduce these cells to 0.1" in report.retrained_markdown(same, analysis.processor_noise(same), {})
     assert analysis.processor_noise(pairs.iloc[:0]) == {} and report.retrained_markdown(pairs, {}, {}) == ""
