@@ -327,8 +327,9 @@ def retrained_markdown(pairs, noise: dict, seed_noise: dict) -> str:
             f"cell(s) moved by {noise['mean_abs']:.2f} J&F on average (at most {noise['max_abs']:.2f}; "
             f"{noise['within']} of {noise['pairs']} within {noise['tolerance']:g}). The mean difference, "
             f"{signed(noise['mean'])} (95% CI [{signed(noise['mean_low'])}, {signed(noise['mean_high'])}]), "
-            f"{'is a processor bias' if noise['mean_low'] > 0 or noise['mean_high'] < 0 else 'shows no processor bias'}"
-            f"; one training's standard deviation, estimated from these pairs, is {noise['sd']:.2f} points "
+            + ("is a bias of one processor (its interval excludes 0)" if noise["mean_low"] > 0 or
+               noise["mean_high"] < 0 else "cannot be told apart from 0 (no processor bias is detectable)")
+            + f"; one training's standard deviation, estimated from these pairs, is {noise['sd']:.2f} points "
             f"(95% CI [{noise['sd_low']:.2f}, {noise['sd_high']:.2f}])")
     if seed_noise:
         seed = seed_noise["sd"]
