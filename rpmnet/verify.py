@@ -76,14 +76,6 @@ def _same_as_evaluate(exp, again, cell) -> bool:
         for k in ("J-Mean", "F-Mean", "J-Recall", "F-Recall", "J-Decay", "F-Decay"))
 
 
-def _log(text: str) -> None:
-    import sys
-
-    from tqdm import tqdm
-
-    tqdm.write(f"rpmnet ablate: {text}", file=sys.stderr)
-
-
 def checks_path(exp):
     return exp.results_root / f"verify_{exp.name}.csv"
 
@@ -102,7 +94,7 @@ def verify(exp, cells) -> "pandas.DataFrame":
         earlier = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=COLUMNS)
         write_csv(path, pd.concat([earlier, pd.DataFrame(rows[-1:])], ignore_index=True)[list(COLUMNS)])
         r = rows[-1]
-        _log(f"verify {cell}: J&F {r['retrained']:.2f} retrained, {r['stored']:.2f} stored "
+        ablation._log(f"verify {cell}: J&F {r['retrained']:.2f} retrained, {r['stored']:.2f} stored "
                       f"({r['difference']:+.2f}; losses {'the same' if r['same_losses'] else 'differ'}, "
                       f"per-object CSV {'the same' if r['same_objects'] else 'differs'})")
     return pd.DataFrame(rows, columns=COLUMNS)
