@@ -14,7 +14,7 @@ def test_variants_are_timed_against_fp32_in_one_table():
     assert table.ratio_to_fp32.iloc[0] == 1 and (table.seconds_per_step > 0).all()
     assert (table.speedup * table.ratio_to_fp32).round(9).eq(1).all()
     assert list(table.loss_run) == ["fp32", "bf16-channels_last", "fp32"]
-    assert {"backbone", "size", "batch", "load_average", "omp_wait_policy"} <= set(table.columns)
+    assert {"backbone", "size", "batch", "load_average", "omp_wait_policy", "processor"} <= set(table.columns)
 
 
 def test_a_variant_differing_only_in_threads_shares_its_twins_loss_run():

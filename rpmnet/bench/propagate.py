@@ -5,6 +5,10 @@ rest (reading the JPEG, matching and warping at H/4, upsampling, arg-max, writin
 overhead. Target: at most 1.3x the floor. Frames are noise with three blob objects (the speed
 does not depend on the content); the model is freshly initialised.
 
+Every row also carries the floor in bfloat16 (embed_bf16_s, embed_bf16_speedup): one embedding
+forward under bfloat16 autocast in channels-last. Propagation itself runs in float32; this column
+says how much a bfloat16 propagation could gain at most, not what it would do to J&F.
+
 Each inference setting of rpmnet.online (`--modes`, default: all named ones) gets its own row:
 seconds per frame, relative to the embedding and to the paper's flow path ("flow"), and the
 one-off seconds per sequence of a test-time update (setup_s, design b). Targets: the flow path
@@ -30,7 +34,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from ..config import ModelConfig, resolve_device
+from ..config import ModelConfig, processor, resolve_device
 from ..data import davis
 from ..errors import InputError
 from ..fileio import write_csv
@@ -92,6 +96,7 @@ def run(backbone="resnet101", frames=4, device="auto", modes=None, threads=None)
         with torch.inference_mode():
             embed_s = median_seconds(lambda: model.embed(frame), repeats=3, warmup=1, device=device)
             embed_cpu_s = _cpu_seconds(lambda: model.embed(frame))
+            embed_bf16_s = _embed_bf16_seconds(model, frame, device)
         stats = {m: {} for m in settings}
         labels = {m: propagate_sequence(model, seq, device, settings=s, stats=stats[m])
                   for m, s in settings.items()}
@@ -121,12 +126,27 @@ def run(backbone="resnet101", frames=4, device="auto", modes=None, threads=None)
         rows.append(dict(mode=mode, backbone=backbone, height=HEIGHT, width=WIDTH, embed_s=embed_s,
                          seconds_per_frame=frame_s, ratio_to_embed=frame_s / embed_s,
                          ratio_to_flow=frame_s / flow_s, embed_cpu_s=embed_cpu_s,
+                         embed_bf16_s=embed_bf16_s, embed_bf16_speedup=embed_s / embed_bf16_s,
                          cpu_seconds_per_frame=frame_cpu, cpu_ratio_to_flow=frame_cpu / flow_cpu,
                          setup_s=stats[mode].get("finetune_seconds", 0.0), target=target,
                          meets_target=meets, frames=len(wall[mode]), device=str(device),
+                         processor=processor(device),
                          torch=torch.__version__, threads=torch.get_num_threads(),
                          load_average=round(os.getloadavg()[0], 2)))
     return pd.DataFrame(rows)
+
+
+def _embed_bf16_seconds(model, frame, device) -> float:
+    """One embedding forward in bfloat16 autocast and channels-last (a copy of the model), timed
+    like embed_s: how much lower the floor would be if propagation ran in bfloat16 (on CPUs with
+    AMX or AVX512-BF16 oneDNN runs such convolutions natively). Propagation itself stays float32;
+    what bfloat16 would do to J&F is not measured here."""
+    import copy
+
+    fast = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    frame = frame.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        return median_seconds(lambda: fast.embed(frame), repeats=3, warmup=1, device=device)
 
 
 def _cpu_seconds(fn, repeats: int = 3) -> float:

@@ -26,7 +26,7 @@ import torch
 import torchvision
 from tqdm import tqdm
 
-from ..config import ModelConfig, resolve_device
+from ..config import ModelConfig, processor, resolve_device
 from ..errors import InputError
 from ..fileio import write_csv
 
@@ -197,7 +197,8 @@ def run(setups=SETUPS, variants=tuple(VARIANTS), steps=5, warmup=2, loss_steps=3
         table["same_curve"] = (table.loss_ratio_end - ratios["fp32"]).abs() <= TOLERANCE
     return table.assign(loss_steps=loss_steps, loss_setup="resnet18/128/8 cpu-profile seed 0",
                         loss_threads=loss_threads or "own",
-                        timed_steps=steps, device=str(device), torch=torch.__version__,
+                        timed_steps=steps, device=str(device), processor=processor(device),
+                        torch=torch.__version__,
                         torchvision=torchvision.__version__, threads=torch.get_num_threads(),
                         omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "default"),
                         load_average=f"{min(load):.1f}-{max(load):.1f}")
